@@ -1,0 +1,65 @@
+"""The `edgeopt` entry point: the default overview job, `data info`, and clean failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def test_default_job_writes_table_json_and_plot(run_cli, data_dir, tmp_path):
+    code, out, err = run_cli("--data-dir", data_dir, "--out", tmp_path)
+    assert code == 0, err
+    assert "proxy device" in out and "spearman" in out
+    summary = json.loads((tmp_path / "overview.json").read_text())
+    assert len(summary["targets"]) == 4
+    for row in summary["targets"]:
+        assert row["best_ms"] <= row["budget_ms"]
+        assert row["regret"] >= 0
+    assert (tmp_path / "overview.png").stat().st_size > 10_000
+    assert (tmp_path / "overview.csv").read_text().startswith("target,")
+
+
+def test_overview_json_with_chosen_devices(run_cli, data_dir, tmp_path):
+    code, out, _ = run_cli("overview", "--data-dir", data_dir, "--out", tmp_path, "--proxy", "pixel3",
+                           "--targets", "raspi4,eyeriss", "--json")
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["proxy"] == "pixel3" and [r["target"] for r in summary["targets"]] == ["raspi4", "eyeriss"]
+
+
+def test_data_info_lists_all_tables(run_cli, data_dir):
+    code, out, _ = run_cli("data", "info", "--data-dir", data_dir, "--json")
+    assert code == 0
+    tables = {(t["space"], t["metric"]): t for t in json.loads(out)["tables"]}
+    assert tables[("nb201", "latency_ms")]["archs"] == 15625
+    assert len(tables[("nb201", "latency_ms")]["devices"]) == 27
+    assert set(tables) >= {("fbnet", "latency_ms"), ("ofa", "latency_ms"), ("mnasnet", "accuracy")}
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["data", "info", "--data-dir", "/no/such/folder"], "does not exist"),
+        (["overview", "--data-dir", "DATA", "--proxy", "nope"], "unknown device 'nope'"),
+        (["overview", "--data-dir", "DATA", "--budget-percentile", "0"], "--budget-percentile must be in"),
+        (["overview", "--data-dir", "DATA", "--dataset", "mnist"], "unknown device 'mnist'"),
+        (["no-such-command"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(run_cli, data_dir, tmp_path, argv, fragment):
+    argv = [str(data_dir) if a == "DATA" else a for a in argv] + (["--out", str(tmp_path)] if "overview" in argv else [])
+    code, out, err = run_cli(*argv)
+    assert code == 2
+    assert fragment in err
+    assert "Traceback" not in err
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_console_script_module_runs(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "edgeopt_plugins.cli", "data", "info", "--data-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
