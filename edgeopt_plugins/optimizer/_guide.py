@@ -1,0 +1,100 @@
+"""Search guides: what an Optuna sampler or NNI strategy asks of our predictors.
+
+A :class:`SearchGuide` knows one target device (through a profile that grows as the
+search measures designs) and one latency budget. It answers three questions:
+
+- which designs to try first (:meth:`SearchGuide.warm_start`),
+- what latency (and upper bound) and accuracy it predicts for candidate designs
+  (:meth:`SearchGuide.screen`),
+- and it learns from every latency the search measures (:meth:`SearchGuide.observe`).
+
+The Optuna and NNI adapters only translate between their frameworks and this
+protocol; the numerics live in the guides (approach 1: proxy predictors,
+approach 2: the device-conditioned model).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from edgeopt_plugins.spaces import SearchSpace
+
+__all__ = ["Screening", "SearchGuide", "GuideBase"]
+
+
+@dataclass(frozen=True)
+class Screening:
+    """Predictions for a batch of candidate designs (arrays aligned with the candidates).
+
+    Attributes:
+        latency_ms: Predicted latency.
+        latency_upper_ms: Upper bound at the guide's confidence (equal to the
+            prediction when the guide has no calibrated bound).
+        accuracy: Predicted accuracy, or ``None`` when the guide has no accuracy model.
+    """
+
+    latency_ms: np.ndarray
+    latency_upper_ms: np.ndarray
+    accuracy: np.ndarray | None
+
+    def feasible(self, budget_ms: float | None) -> np.ndarray:
+        """Which candidates' upper bound fits ``budget_ms`` (all when there is no budget)."""
+        if budget_ms is None:
+            return np.ones(self.latency_upper_ms.shape, dtype=bool)
+        return self.latency_upper_ms <= budget_ms
+
+
+@runtime_checkable
+class SearchGuide(Protocol):
+    """What samplers and strategies need from a predictor stack (see module docstring)."""
+
+    space: SearchSpace
+    latency_budget_ms: float | None
+
+    def warm_start(self, n: int) -> list[str]:
+        """Up to ``n`` designs to evaluate first, best first (canonical strings)."""
+        ...
+
+    def screen(self, archs: Sequence[str]) -> Screening:
+        """Predictions for candidate designs."""
+        ...
+
+    def observe(self, measurements: Mapping[str, float]) -> None:
+        """All target latencies measured so far (``{arch: latency_ms}``; idempotent)."""
+        ...
+
+
+class GuideBase:
+    """Shared plumbing of the guides: a lock and change detection for :meth:`observe`.
+
+    Subclasses implement :meth:`_refit` (called with the merged measurements when
+    they changed), :meth:`warm_start` and :meth:`screen`.
+    """
+
+    def __init__(self, space: SearchSpace, latency_budget_ms: float | None) -> None:
+        self.space = space
+        self.latency_budget_ms = latency_budget_ms
+        self._lock = threading.RLock()
+        self._seen: dict[str, float] = {}
+
+    def observe(self, measurements: Mapping[str, float]) -> None:
+        with self._lock:
+            fresh = {self.space.format(a): float(v) for a, v in measurements.items() if np.isfinite(v) and v > 0}
+            if all(self._seen.get(a) == v for a, v in fresh.items()):
+                return
+            self._seen.update(fresh)
+            self._refit(dict(self._seen))
+
+    @property
+    def observed(self) -> dict[str, float]:
+        """Measurements received through :meth:`observe` so far."""
+        with self._lock:
+            return dict(self._seen)
+
+    def _refit(self, measurements: dict[str, float]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
