@@ -4,8 +4,11 @@ Importing this subpackage imports NNI (and with it PyTorch Lightning, about 3 s)
 ``import edgeopt_plugins`` alone never does.
 
 Example:
-    >>> from edgeopt_plugins.strategies import nni_space
-    >>> len(nni_space("nb201").simplify())
+    >>> from nni.nas.strategy import RegularizedEvolution
+    >>> from edgeopt_plugins.strategies import run_nni_search
+    >>> result = run_nni_search("nb201", lambda arch: arch.count("nor_conv"),
+    ...                         RegularizedEvolution(population_size=4, sample_size=2, seed=0), max_trials=6)
+    >>> len(result.trials)
     6
 """
 
@@ -22,6 +25,7 @@ with warnings.catch_warnings():
     # NNI 3.0 inspects torch.nn on import and warns about classes newer torch versions added.
     warnings.filterwarnings("ignore", message=r".*is found to be not a nn\.Module", category=RuntimeWarning)
     from edgeopt_plugins.strategies._evaluator import LATENCY_KEY, ArchEvaluator
+    from edgeopt_plugins.strategies._run import NNISearchResult, NNITrial, run_nni_search
     from edgeopt_plugins.strategies._space import (
         NB201_HUB_LABELS,
         NNILabels,
@@ -30,8 +34,13 @@ with warnings.catch_warnings():
         resolve_labels,
         sample_to_arch,
     )
+    from edgeopt_plugins.strategies._strategy import GuidedStrategy
 
 __all__ = [
+    "GuidedStrategy",
+    "run_nni_search",
+    "NNISearchResult",
+    "NNITrial",
     "ArchEvaluator",
     "LATENCY_KEY",
     "nni_space",
