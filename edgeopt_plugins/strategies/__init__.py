@@ -25,6 +25,7 @@ with warnings.catch_warnings():
     # NNI 3.0 inspects torch.nn on import and warns about classes newer torch versions added.
     warnings.filterwarnings("ignore", message=r".*is found to be not a nn\.Module", category=RuntimeWarning)
     from edgeopt_plugins.strategies._evaluator import LATENCY_KEY, ArchEvaluator
+    from edgeopt_plugins.strategies._profiler import LatencyProfiler, PenaltyMiddleware, sample_filter
     from edgeopt_plugins.strategies._run import NNISearchResult, NNITrial, run_nni_search
     from edgeopt_plugins.strategies._space import (
         NB201_HUB_LABELS,
@@ -43,6 +44,9 @@ __all__ = [
     "NNITrial",
     "ArchEvaluator",
     "LATENCY_KEY",
+    "LatencyProfiler",
+    "sample_filter",
+    "PenaltyMiddleware",
     "nni_space",
     "arch_to_sample",
     "sample_to_arch",
