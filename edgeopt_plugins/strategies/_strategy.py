@@ -7,11 +7,16 @@ How the next design is chosen (the NNI twin of :class:`~edgeopt_plugins.samplers
 2. **Regularized (aging) evolution.** Until the population is full, random
    designs; then tournament selection (best of ``sample_size`` random members)
    and per-decision mutation of the winner. The oldest member leaves the
-   population when a new one enters.
+   population when a new one enters. Candidates are drawn in batches of 32; when
+   the guide predicts accuracy, the feasible candidate it predicts most accurate
+   is taken, else the first feasible one.
 3. **Screening before the engine.** Every candidate (warm starts included) is
    skipped if it was proposed before or if the guide's latency upper bound
    exceeds the budget. Skipped candidates never reach the engine, so they cost
-   no trial.
+   no trial. Only when no untried design is predicted to fit (a guide too
+   cautious, or a budget nothing meets) is the candidate with the lowest upper
+   bound evaluated instead (source ``fallback``, with a warning): its
+   measurement teaches the guide.
 4. **Online adaptation.** Before every proposal the guide receives all latencies
    measured so far (``guide.observe``), so its predictions improve during the search.
 
@@ -77,14 +82,15 @@ class GuidedStrategy(Strategy):
             metric dict (default ``"latency_ms"``), a callable ``arch -> ms | None``
             called after each successful trial, or ``None`` (no online adaptation).
         max_attempts: Candidates screened per proposal before giving up on
-            mutation (then random designs get as many); the search stops early,
-            with a warning, when no untried design is predicted to fit.
+            mutation (then random designs get as many); when none is predicted
+            to fit, the closest one is evaluated (see the module notes).
         seed: Seed of every random choice (same seed, same guide -> same search).
 
-    Example:
+    Example (a complete, runnable guide is in docs/tutorial-nni.md):
         >>> from edgeopt_plugins.strategies import GuidedStrategy, run_nni_search
         >>> strategy = GuidedStrategy(my_guide, seed=0)  # doctest: +SKIP
         >>> result = run_nni_search("nb201", evaluate, strategy, max_trials=20)  # doctest: +SKIP
+        >>> result.best(), strategy.counts  # doctest: +SKIP
     """
 
     def __init__(
@@ -122,9 +128,8 @@ class GuidedStrategy(Strategy):
         self._latency_from = latency_from
         self._max_attempts = max_attempts
         self._rng = np.random.default_rng(seed)
-        card = self._space.cardinalities
-        self._card = card
-        self._mutable_dims = np.flatnonzero(card > 1)
+        self._card = self._space.cardinalities
+        self._mutable_dims = np.flatnonzero(self._card > 1)
         # Search state (all of it is in state_dict).
         self._warm: list[str] | None = None
         self._warm_cursor = 0
@@ -153,8 +158,8 @@ class GuidedStrategy(Strategy):
 
     @property
     def history(self) -> list[dict[str, Any]]:
-        """Every finished proposal, in order: ``arch``, ``source`` (``warm_start``/``random``/
-        ``mutation``), ``predicted_latency_ms``, ``latency_upper_ms``, ``metric``, ``latency_ms``
+        """Every finished proposal, in order: ``arch``, ``source`` (``warm_start``, ``random``,
+        ``mutation`` or ``fallback``), ``predicted_latency_ms``, ``latency_upper_ms``, ``metric``, ``latency_ms``
         and ``status`` (``trained``, ``failed``, or ``filtered`` by a middleware)."""
         return [dict(record) for record in self._history]
 
@@ -179,17 +184,25 @@ class GuidedStrategy(Strategy):
     def _run(self) -> None:
         if self._warm is None:
             self._warm = [self._space.format(a) for a in self._guide.warm_start(self._n_warm)] if self._n_warm else []
+        warned = False
         while self.wait_for_resource():  # budget first: no random draw happens past the budget (exact resume)
             self._sync_guide()
             proposal = self._propose()
             if proposal is None:
                 warnings.warn(
-                    f"edgeopt: no untried design is predicted to fit the budget after {self._max_attempts} attempts; "
-                    f"stopping after {len(self._history)} trials",
+                    f"edgeopt: no untried design found; stopping after {len(self._history)} trials",
                     EdgeOptWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
                 break
+            if proposal.source == "fallback" and not warned:
+                warned = True
+                warnings.warn(
+                    f"edgeopt: no untried design is predicted to fit the budget ({self._guide.latency_budget_ms} ms); "
+                    f"evaluating the closest ones instead (upper bound {proposal.latency_upper_ms:.4g} ms)",
+                    EdgeOptWarning,
+                    stacklevel=3,
+                )
             self._submit(proposal)
         self.engine.wait_models()
         self._sync_guide()
@@ -202,40 +215,57 @@ class GuidedStrategy(Strategy):
 
     # ----------------------------------------------------------------- proposals
     def _propose(self) -> _Proposal | None:
-        """The next design to evaluate, or ``None`` if no untried design is predicted to fit."""
+        """The next design to evaluate: predicted to fit if any is found, else the closest fallback."""
         assert self._warm is not None
         while self._warm_cursor < len(self._warm):
             arch = self._warm[self._warm_cursor]
             self._warm_cursor += 1
-            if arch not in self._tried and (found := self._first_feasible([arch], "warm_start")) is not None:
+            if arch not in self._tried and (found := self._screen([arch], "warm_start")[0]) is not None:
                 return found
+        nearest = []
         if len(self._population) + len(self._pending) >= self.population_size:
-            found = self._search(self._mutants, "mutation")
+            found, near = self._search(self._mutants, "mutation")
             if found is not None:
                 return found
-        return self._search(self._randoms, "random")
+            nearest.append(near)
+        found, near = self._search(self._randoms, "random")
+        if found is not None:
+            return found
+        closest = min((p for p in (*nearest, near) if p is not None), key=lambda p: p.latency_upper_ms, default=None)
+        return None if closest is None else closest._replace(source="fallback")
 
-    def _search(self, generate: Callable[[int], np.ndarray], source: str) -> _Proposal | None:
-        """Screen batches of generated candidates until one is new and predicted to fit."""
+    def _search(self, generate: Callable[[int], np.ndarray], source: str) -> tuple[_Proposal | None, _Proposal | None]:
+        """Screen batches of generated candidates until one is new and predicted to fit.
+
+        Returns:
+            That candidate (or ``None``) and the new candidate with the lowest upper bound seen.
+        """
+        closest = None
         for _ in range(math.ceil(self._max_attempts / _BATCH)):
             candidates = [a for a in dict.fromkeys(self._space.from_indices(generate(_BATCH))) if a not in self._tried]
-            found = self._first_feasible(candidates, source)
+            found, near = self._screen(candidates, source)
             if found is not None:
-                return found
-        return None
+                return found, None
+            if near is not None and (closest is None or near.latency_upper_ms < closest.latency_upper_ms):
+                closest = near
+        return None, closest
 
-    def _first_feasible(self, archs: list[str], source: str) -> _Proposal | None:
-        """The first of ``archs`` whose latency upper bound fits the budget."""
+    def _screen(self, archs: list[str], source: str) -> tuple[_Proposal | None, _Proposal | None]:
+        """The best of ``archs`` whose latency upper bound fits the budget (highest predicted
+        accuracy, else the first), or else the one closest to the budget."""
         if not archs:
-            return None
+            return None, None
         screening = self._guide.screen(archs)
         ok = np.flatnonzero(screening.feasible(self._guide.latency_budget_ms))
+        self._counts["screened_out"] += len(archs) - ok.size
         if ok.size == 0:
-            self._counts["screened_out"] += len(archs)
-            return None
-        i = int(ok[0])
-        self._counts["screened_out"] += i
-        return _Proposal(archs[i], source, float(screening.latency_ms[i]), float(screening.latency_upper_ms[i]))
+            i = int(np.argmin(screening.latency_upper_ms))
+        elif screening.accuracy is None:
+            i = int(ok[0])
+        else:
+            i = int(ok[np.argmax(screening.accuracy[ok])])
+        proposal = _Proposal(archs[i], source, float(screening.latency_ms[i]), float(screening.latency_upper_ms[i]))
+        return (proposal, None) if ok.size else (None, proposal)
 
     def _randoms(self, k: int) -> np.ndarray:
         return self._rng.integers(0, self._card, size=(k, len(self._card)))
@@ -305,7 +335,7 @@ class GuidedStrategy(Strategy):
                 f"edgeopt: trial {record['arch']} reported no latency ({self._latency_from!r}); the guide only adapts "
                 "to trials that report one, e.g. nni.report_final_result({'default': acc, 'latency_ms': ms})",
                 EdgeOptWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
 
     # ----------------------------------------------------------------- checkpointing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -26,6 +27,8 @@ from edgeopt_plugins.strategies import (  # noqa: E402
     run_nni_search,
     sample_filter,
 )
+from edgeopt_plugins.optimizer import GuideBase, Screening  # noqa: E402
+from edgeopt_plugins.spaces import Decision, SearchSpace  # noqa: E402
 from tests.samplers._guides import SPACE, FormulaGuide, true_accuracy, true_latency  # noqa: E402
 
 BUDGET = float(np.percentile(true_latency(SPACE.sample(2000, seed=1)), 40))
@@ -37,7 +40,7 @@ def evaluate(arch: str) -> dict[str, float]:
 
 
 def _search(guide, max_trials, *, state=None, evaluator=evaluate, **options):
-    strategy = GuidedStrategy(guide, seed=options.pop("seed", 0), population_size=8, sample_size=3, **options)
+    strategy = GuidedStrategy(guide, **{"seed": 0, "population_size": 8, "sample_size": 3, **options})
     return run_nni_search("nb201", evaluator, strategy, max_trials=max_trials, state=state), strategy
 
 
@@ -86,6 +89,64 @@ def test_latency_from_a_callable_and_warning_when_none_is_reported():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _search(FormulaGuide(BUDGET), 3, evaluator=accuracy_only, latency_from=None)
+
+
+def test_predicted_accuracy_picks_among_feasible_candidates():
+    class LatencyOnly(FormulaGuide):
+        def screen(self, archs):
+            return dataclasses.replace(super().screen(archs), accuracy=None)
+
+    informed = _search(FormulaGuide(BUDGET, bias=1.0), 20, n_warm_start=0, population_size=20)[0]
+    blind = _search(LatencyOnly(BUDGET, bias=1.0), 20, n_warm_start=0, population_size=20)[0]
+    assert np.mean([t.metric for t in informed.trials]) > np.mean([t.metric for t in blind.trials]) + 1.0
+
+
+def test_when_nothing_is_predicted_to_fit_the_closest_designs_are_measured():
+    guide = FormulaGuide(0.5, bias=1.0)  # every design takes at least 1 ms
+    with pytest.warns(EdgeOptWarning, match="closest"):
+        result, strategy = _search(guide, 8)
+    assert len(result.trials) == 8 and {h["source"] for h in strategy.history} == {"fallback"}
+    assert all(h["latency_upper_ms"] > 0.5 for h in strategy.history)
+    assert np.mean([t.latency_ms for t in result.trials]) < np.median(true_latency(SPACE.sample(500, seed=0)))
+
+
+class _TinySpace(SearchSpace):
+    """Four designs: "a,b" with a, b in {0, 1}."""
+
+    name = "tiny"
+    decisions = (Decision("a", (0, 1)), Decision("b", (0, 1)))
+
+    def _parse_values(self, text):
+        return [int(v) for v in text.split(",")]
+
+    def _format_values(self, values):
+        return ",".join(map(str, values))
+
+    def _costs(self, indices):
+        return np.zeros((len(indices), 2))
+
+
+class _FlatGuide(GuideBase):
+    def __init__(self):
+        super().__init__(_TinySpace(), 2.0)
+
+    def _refit(self, measurements):
+        pass
+
+    def screen(self, archs):
+        ones = np.ones(len(archs))
+        return Screening(ones, ones, None)
+
+    def warm_start(self, n):
+        return []
+
+
+def test_search_stops_with_a_warning_when_the_space_is_exhausted():
+    guide = _FlatGuide()
+    strategy = GuidedStrategy(guide, population_size=2, sample_size=1, seed=0)
+    with pytest.warns(EdgeOptWarning, match="stopping after 4 trials"):
+        result = run_nni_search(guide.space, lambda arch: {"default": 1.0, "latency_ms": 1.0}, strategy, max_trials=10)
+    assert sorted(t.arch for t in result.trials) == ["0,0", "0,1", "1,0", "1,1"]
 
 
 def test_same_seed_same_search_and_resume_is_exact():
