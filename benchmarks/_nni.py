@@ -49,7 +49,9 @@ def penalised_accuracy(accuracy: float, latency_ms: float, budget_ms: float) -> 
     return float(accuracy) if latency_ms <= budget_ms else -float(latency_ms) / float(budget_ms)
 
 
-def run_nni_on_table(strategy: Strategy, table: Table, *, budget_ms: float, n_trials: int) -> list[tuple[str, float, float]]:
+def run_nni_on_table(
+    strategy: Strategy, table: Table, *, budget_ms: float, n_trials: int
+) -> list[tuple[str, float, float]]:
     """Run any NNI strategy on the NB201 table objective for ``n_trials`` measurements.
 
     Args:

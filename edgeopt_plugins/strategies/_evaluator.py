@@ -74,7 +74,9 @@ class ArchEvaluator(Evaluator):
         >>> executable = RawFormatModelSpace(nni_space("nb201"), evaluator)
     """
 
-    def __init__(self, function: Callable[[str], Metric], *, space: str | SearchSpace, labels: LabelsLike = None) -> None:
+    def __init__(
+        self, function: Callable[[str], Metric], *, space: str | SearchSpace, labels: LabelsLike = None
+    ) -> None:
         if not callable(function):
             raise InputError(f"ArchEvaluator: function must be callable, got {type(function).__name__}")
         self.function = function

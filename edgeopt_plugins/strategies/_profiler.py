@@ -26,6 +26,8 @@ from edgeopt_plugins.strategies._space import LabelsLike, NNILabels, resolve_lab
 
 __all__ = ["LatencyProfiler", "sample_filter", "PenaltyMiddleware"]
 
+_Callback = Callable[[ModelEvent], None]
+
 
 class LatencyProfiler(Profiler):
     """An NNI profiler that predicts a sample's latency (ms) with our predictors.
@@ -65,11 +67,13 @@ class LatencyProfiler(Profiler):
             self.space = predictor.space if space is None else get_space(space)
         elif callable(predictor):
             if space is None:
-                raise InputError("LatencyProfiler: pass space= with a callable predictor (which space its archs are in)")
+                raise InputError("LatencyProfiler: pass space= with a callable predictor (the space of its archs)")
             self._guide, self._fn = None, predictor
             self.space = get_space(space)
         else:
-            raise InputError(f"LatencyProfiler: predictor must be a SearchGuide or a callable, got {type(predictor).__name__}")
+            raise InputError(
+                f"LatencyProfiler: predictor must be a SearchGuide or a callable, got {type(predictor).__name__}"
+            )
         self._labels_arg = labels
         self._labels: NNILabels | None = None
         self.upper_bound = upper_bound
@@ -85,7 +89,9 @@ class LatencyProfiler(Profiler):
         return float((screening.latency_upper_ms if self.upper_bound else screening.latency_ms)[0])
 
 
-def sample_filter(predicate: Callable[[Sample], bool], *, metric_for_invalid: float | None = None, patience: int = 1000) -> Filter:
+def sample_filter(
+    predicate: Callable[[Sample], bool], *, metric_for_invalid: float | None = None, patience: int = 1000
+) -> Filter:
     """NNI's ``Filter`` middleware for a predicate on samples (such as NNI's ``RangeProfilerFilter``).
 
     Args:
@@ -153,10 +159,10 @@ class PenaltyMiddleware(StrategyMiddleware):
     def list_models(self, status: ModelStatus | None = None) -> Iterable[ExecutableModelSpace]:
         return self.engine.list_models(status)
 
-    def register_model_event_callback(self, event_type: ModelEventType, callback: Callable[[ModelEvent], None]) -> None:
+    def register_model_event_callback(self, event_type: ModelEventType, callback: _Callback) -> None:
         self.engine.register_model_event_callback(event_type, callback)
 
-    def unregister_model_event_callback(self, event_type: ModelEventType, callback: Callable[[ModelEvent], None]) -> None:
+    def unregister_model_event_callback(self, event_type: ModelEventType, callback: _Callback) -> None:
         self.engine.unregister_model_event_callback(event_type, callback)
 
     def state_dict(self) -> dict:

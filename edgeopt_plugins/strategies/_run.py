@@ -23,7 +23,7 @@ from nni.nas.execution.event import FinalMetricEvent, ModelEventType, TrainingEn
 from nni.nas.space import BaseModelSpace, ExecutableModelSpace, ModelStatus, RawFormatModelSpace
 from nni.nas.strategy.base import Strategy
 
-from edgeopt_plugins.exceptions import InputError
+from edgeopt_plugins.exceptions import InputError, ModelFormatError
 from edgeopt_plugins.spaces import SearchSpace, get_space
 from edgeopt_plugins.strategies._evaluator import LATENCY_KEY, ArchEvaluator, Metric, reported_value
 from edgeopt_plugins.strategies._space import LabelsLike, nni_space, resolve_labels, sample_to_arch
@@ -119,6 +119,7 @@ def run_nni_search(
 
     Raises:
         InputError: for a bad ``max_trials``, a missing ``space`` or an evaluator of the wrong kind.
+        ModelFormatError: for a ``state`` that is not a checkpoint of this function.
 
     Example:
         >>> from nni.nas.strategy import Random
@@ -135,7 +136,11 @@ def run_nni_search(
     elif callable(evaluator):
         executable = RawFormatModelSpace(base, ArchEvaluator(evaluator, space=search_space, labels=layout))
     else:
-        raise InputError(f"run_nni_search: evaluator must be an NNI Evaluator or a callable, got {type(evaluator).__name__}")
+        raise InputError(
+            f"run_nni_search: evaluator must be an NNI Evaluator or a callable, got {type(evaluator).__name__}"
+        )
+    if state is not None and not {"engine", "strategy", "trials"} <= set(state):
+        raise ModelFormatError(f"run_nni_search: state needs 'engine', 'strategy' and 'trials', got {sorted(state)}")
     engine = SequentialExecutionEngine(max_model_count=max_trials, continue_on_failure=continue_on_failure)
     trials = [NNITrial(**t) for t in state["trials"]] if state is not None else []
     latency: dict[int, float | None] = {}

@@ -108,7 +108,9 @@ class GuidedStrategy(Strategy):
     ) -> None:
         super().__init__()
         if not isinstance(guide, SearchGuide):
-            raise InputError(f"guide must implement SearchGuide (warm_start, screen, observe), got {type(guide).__name__}")
+            raise InputError(
+                f"guide must implement SearchGuide (warm_start, screen, observe), got {type(guide).__name__}"
+            )
         if n_warm_start < 0 or not 1 <= sample_size <= population_size or max_attempts < 1:
             raise InputError(
                 "need n_warm_start >= 0, 1 <= sample_size <= population_size and max_attempts >= 1, got "

@@ -16,7 +16,7 @@ from nni.nas.hub.pytorch import NasBench201  # noqa: E402
 from nni.nas.space import RawFormatModelSpace  # noqa: E402
 from nni.nas.strategy import Random, RegularizedEvolution  # noqa: E402
 
-from edgeopt_plugins.exceptions import InputError  # noqa: E402
+from edgeopt_plugins.exceptions import InputError, ModelFormatError  # noqa: E402
 from edgeopt_plugins.strategies import GuidedStrategy, nni_space, run_nni_search, sample_to_arch  # noqa: E402
 from tests.samplers._guides import FormulaGuide, true_accuracy  # noqa: E402
 from tests.strategies.test_guided_strategy import BUDGET, evaluate  # noqa: E402
@@ -88,5 +88,7 @@ def test_bad_arguments():
         run_nni_search(RawFormatModelSpace(nni_space("nb201"), None), evaluate, Random(), max_trials=1, space="nb201")
     with pytest.raises(InputError, match="differs"):
         run_nni_search("nb201", evaluate, Random(), max_trials=1, space="fbnet")
+    with pytest.raises(ModelFormatError, match="state needs"):
+        run_nni_search("nb201", evaluate, Random(), max_trials=1, state={"engine": {}})
     with pytest.raises(InputError, match="no 'default'"):
         run_nni_search("nb201", lambda a: {"acc": 1.0}, Random(), max_trials=1, continue_on_failure=False)
