@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     acc = accuracy.lookup(latency.archs, accuracy.devices[accuracy.device_index(args.dataset)])
     names, matrix = monotonicity_matrix(latency)
     proxy = args.proxy or central_device(names, matrix)
-    p = latency.device_index(proxy)
+    latency.device_index(proxy)  # unknown proxy: clear error before any work
     others = [d for d in names if d != proxy]
     corr = np.array([matrix[names.index(proxy), names.index(d)] for d in others])
     targets = args.targets or _spread_targets(others, corr)

@@ -34,6 +34,7 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from edgeopt_plugins._values import positive_or_none
 from edgeopt_plugins.exceptions import EdgeOptWarning, InputError
 from edgeopt_plugins.optimizer._guide import SearchGuide
 
@@ -72,26 +73,18 @@ def latency_reader(spec: LatencySpec, latency_budget_ms: float | None) -> Callab
             f"latency_from must be 'user_attr:<name>', 'objective:<index>', 'constraint:<key>' or a callable, got {spec!r}"
         )
     if kind == "user_attr":
-        return lambda t: _as_float(t.user_attrs.get(key))
+        return lambda t: positive_or_none(t.user_attrs.get(key))
     if kind == "objective":
         try:
             index = int(key)
         except ValueError:
             raise InputError(f"latency_from {spec!r}: objective index must be an integer") from None
-        return lambda t: _as_float(t.values[index]) if t.values is not None and len(t.values) > index else None
+        return lambda t: positive_or_none(t.values[index]) if t.values is not None and len(t.values) > index else None
     if latency_budget_ms is None:
         raise InputError(f"latency_from {spec!r} needs a latency budget (constraint = latency - budget)")
     budget = latency_budget_ms
-    return lambda t: None if key not in t.constraints else _as_float(float(t.constraints[key]) + budget)
+    return lambda t: None if key not in t.constraints else positive_or_none(float(t.constraints[key]) + budget)
 
-
-def _as_float(value: Any) -> float | None:
-    """A usable latency (finite, positive) or ``None``."""
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if np.isfinite(out) and out > 0 else None
 
 
 class GuidedSampler(BaseSampler):

@@ -10,7 +10,6 @@ and :func:`~edgeopt_plugins.strategies.run_nni_search` read ``"latency_ms"`` the
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, Union
 
@@ -18,11 +17,12 @@ import nni
 from nni.nas.evaluator import Evaluator
 from nni.nas.space import ExecutableModelSpace
 
+from edgeopt_plugins._values import finite_or_none
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.spaces import SearchSpace, get_space
 from edgeopt_plugins.strategies._space import LabelsLike, sample_to_arch
 
-__all__ = ["ArchEvaluator", "LATENCY_KEY", "reported_value", "finite_or_none"]
+__all__ = ["ArchEvaluator", "LATENCY_KEY", "reported_value"]
 
 #: Key of the measured latency in a reported metric dict.
 LATENCY_KEY = "latency_ms"
@@ -45,14 +45,6 @@ def reported_value(metric: Any, key: str) -> float | None:
     """
     return finite_or_none(metric.get(key) if isinstance(metric, Mapping) else (metric if key == "default" else None))
 
-
-def finite_or_none(value: Any) -> float | None:
-    """``float(value)`` when it is a finite number, else ``None``."""
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 class ArchEvaluator(Evaluator):

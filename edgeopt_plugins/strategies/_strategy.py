@@ -39,7 +39,8 @@ from nni.nas.strategy.base import Strategy
 
 from edgeopt_plugins.exceptions import EdgeOptWarning, InputError, ModelFormatError
 from edgeopt_plugins.optimizer import SearchGuide
-from edgeopt_plugins.strategies._evaluator import LATENCY_KEY, finite_or_none, reported_value
+from edgeopt_plugins._values import finite_or_none
+from edgeopt_plugins.strategies._evaluator import LATENCY_KEY, reported_value
 from edgeopt_plugins.strategies._space import LabelsLike, arch_to_sample, check_choices, resolve_labels
 
 __all__ = ["GuidedStrategy"]
