@@ -3,6 +3,7 @@
 - :class:`Device`: the protocol (``name``, ``metadata``, ``space``, ``measure``, ``profile``).
 - :class:`TableDevice` / :func:`table_devices`: columns of a benchmark latency table.
 - :class:`TorchDevice`: this machine, measured for real with PyTorch, one device per setting.
+- :func:`spread_archs` / :func:`read_arch_list`: which architectures to measure.
 - :class:`DeviceProfile`: measured (architecture, latency) pairs, as CSV + JSON sidecar.
 
 Example:
@@ -13,6 +14,7 @@ Example:
 
 from edgeopt_plugins.devices._base import Archs, BaseDevice, Device
 from edgeopt_plugins.devices._profile import PROFILE_FORMAT, DeviceProfile, sidecar_path
+from edgeopt_plugins.devices._select import read_arch_list, spread_archs
 from edgeopt_plugins.devices._table import TableDevice, table_devices
 from edgeopt_plugins.devices._torch import DTYPES, MEASURABLE_SPACES, TorchDevice, cpu_model, summarize_timings
 
@@ -23,6 +25,8 @@ __all__ = [
     "DeviceProfile",
     "sidecar_path",
     "PROFILE_FORMAT",
+    "spread_archs",
+    "read_arch_list",
     "TableDevice",
     "table_devices",
     "TorchDevice",

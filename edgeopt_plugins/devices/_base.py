@@ -105,10 +105,17 @@ class BaseDevice(ABC):
             out[metric] = values
         return out
 
-    def profile(self, archs: Archs, *, progress: bool = False) -> DeviceProfile:
+    def profile(
+        self, archs: Archs, *, progress: bool = False, metadata: dict[str, Any] | None = None
+    ) -> DeviceProfile:
         """Measure ``archs`` and return a :class:`DeviceProfile` named after this device.
 
         Architectures the device skipped (``NaN`` latency) are left out.
+
+        Args:
+            archs: Architectures (strings, params dicts) or a choice-index matrix.
+            progress: Show a progress bar where measuring takes time.
+            metadata: Extra facts for the profile's metadata (they override the device's).
 
         Raises:
             MeasurementError: if no architecture could be measured.
@@ -126,5 +133,9 @@ class BaseDevice(ABC):
             tuple(self.space.from_indices(idx[keep])),
             measured["latency_ms"][keep],
             None if energy is None else energy[keep],
-            {**self.metadata, "name": self.name},
+            {**self.metadata, "name": self.name, **self._summary(measured, keep), **(metadata or {})},
         )
+
+    def _summary(self, measured: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, Any]:
+        """Facts about one measurement worth keeping in a profile's metadata (none by default)."""
+        return {}

@@ -335,6 +335,13 @@ class TorchDevice(BaseDevice):
                         bar.update(len(models))
         return summarize_timings(samples)
 
+    def _summary(self, measured: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, Any]:
+        rel_iqr = measured["latency_iqr_ms"][keep] / measured["latency_ms"][keep]
+        return {
+            "median_relative_iqr": round(float(np.median(rel_iqr)), 4),
+            "outliers_rejected": int(measured["outliers"][keep].sum()),
+        }
+
     def _warm_up(self, row: np.ndarray, model: nn.Module, x: torch.Tensor) -> None:
         try:
             for _ in range(self.warmup):
