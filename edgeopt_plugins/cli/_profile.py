@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--resolution", type=positive_int, default=None,
                         help="input resolution (default: 32 for nb201, each architecture's own for ofa)")
     parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="where to run (default cpu)")
+    parser.add_argument("--clock", choices=["auto", "thread", "wall"], default="auto",
+                        help="auto (default): CPU time of the model's thread with --threads 1 (stable on a busy "
+                             "machine), wall clock otherwise")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs per architecture (default 3)")
     parser.add_argument("--repeats", type=positive_int, default=10, help="timed runs per architecture (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the architecture choice and the weights")
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_file(args.out)
     check_output_file(sidecar_path(out), ".json")
     device = TorchDevice(args.space, threads=args.threads, batch_size=args.batch, dtype=args.dtype,
-                         resolution=args.resolution, device=args.device, warmup=args.warmup,
+                         resolution=args.resolution, device=args.device, clock=args.clock, warmup=args.warmup,
                          repeats=args.repeats, seed=args.seed)
     if args.archs_file is not None:
         archs = read_arch_list(args.archs_file, device.space)

@@ -4,6 +4,7 @@
 - :class:`TableDevice` / :func:`table_devices`: columns of a benchmark latency table.
 - :class:`TorchDevice`: this machine, measured for real with PyTorch, one device per setting.
 - :func:`spread_archs` / :func:`read_arch_list`: which architectures to measure.
+- :class:`SimulatedFleet`: any number of plausible devices fitted to the real ones, for scale studies.
 - :class:`DeviceProfile`: measured (architecture, latency) pairs, as CSV + JSON sidecar.
 
 Example:
@@ -13,6 +14,14 @@ Example:
 """
 
 from edgeopt_plugins.devices._base import Archs, BaseDevice, Device
+from edgeopt_plugins.devices._fleet import (
+    FLEET_FORMAT,
+    FleetChunk,
+    FleetConfig,
+    SimulatedDevice,
+    SimulatedDevices,
+    SimulatedFleet,
+)
 from edgeopt_plugins.devices._profile import PROFILE_FORMAT, DeviceProfile, sidecar_path
 from edgeopt_plugins.devices._select import read_arch_list, spread_archs
 from edgeopt_plugins.devices._table import TableDevice, table_devices
@@ -32,6 +41,12 @@ __all__ = [
     "TorchDevice",
     "MEASURABLE_SPACES",
     "DTYPES",
+    "SimulatedFleet",
+    "SimulatedDevices",
+    "SimulatedDevice",
+    "FleetConfig",
+    "FleetChunk",
+    "FLEET_FORMAT",
     "cpu_model",
     "summarize_timings",
 ]
