@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs per architecture (default 3)")
     parser.add_argument("--repeats", type=positive_int, default=10, help="timed runs per architecture (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the architecture choice and the weights")
-    parser.add_argument("--out", type=Path, required=True, help="profile CSV to write (its .json sidecar goes next to it)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="profile CSV to write (its .json sidecar goes next to it)")
     add_quiet(parser)
     parser.set_defaults(handler=run)
 
@@ -66,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     profile = device.profile(archs, progress=not args.quiet, metadata=selection)
     profile.write(out)
     lat = profile.latency_ms
-    print(f"{device.name}: {len(profile)} {device.space.name} architectures, latency {lat.min():.3g}-{lat.max():.3g} ms "
+    print(f"{device.name}: {len(profile)} {device.space.name} architectures, "
+          f"latency {lat.min():.3g}-{lat.max():.3g} ms "
           f"(median {np.median(lat):.3g} ms; median relative IQR of repeated runs "
           f"{profile.metadata['median_relative_iqr']:.1%})")
     print(f"wrote {display_path(out)} and {display_path(sidecar_path(out))}")

@@ -62,7 +62,7 @@ from edgeopt_plugins.data import MetricTable, load_table
 from edgeopt_plugins.devices._base import Archs, BaseDevice
 from edgeopt_plugins.devices._fleet_features import ArchFeatures, ridge_fit, screen_pairs
 from edgeopt_plugins.exceptions import InputError, ModelFormatError
-from edgeopt_plugins.spaces import get_space
+from edgeopt_plugins.spaces import SearchSpace, get_space
 
 __all__ = ["FleetConfig", "SimulatedFleet", "SimulatedDevices", "SimulatedDevice", "FleetChunk", "FLEET_FORMAT"]
 
@@ -155,7 +155,7 @@ def median_pairwise_spearman(values: np.ndarray) -> float:
     return float(np.median(corr[np.triu_indices_from(corr, k=1)]))
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class SimulatedFleet:
     """A generator of simulated devices fitted to the real devices of a latency table.
 
@@ -184,6 +184,12 @@ class SimulatedFleet:
     real_monotonicity: float = float("nan")
     source: str = ""
     fit_quality: dict[str, float] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"SimulatedFleet(space={self.space.name!r}, real_devices={len(self.real_devices)}, "
+            f"monotonicity={self.monotonicity:.3f}, spread={self.spread:.3f}, fingerprint={self.fingerprint!r})"
+        )
 
     # ----------------------------------------------------------------- fitting
     @classmethod
@@ -229,7 +235,9 @@ class SimulatedFleet:
         avail = tab.available[:, cols]
         complete = avail.all(axis=1)
         if complete.sum() < 20:
-            raise InputError(f"{tab.source}: only {int(complete.sum())} architectures are measured on every chosen device")
+            raise InputError(
+                f"{tab.source}: only {int(complete.sum())} architectures are measured on every chosen device"
+            )
 
         main = ArchFeatures.for_archs(space, idx, (), residual_dim=cfg.residual_dim, salt=seed)
         x_main = main.shape(idx[complete])
@@ -301,7 +309,7 @@ class SimulatedFleet:
 
     # ----------------------------------------------------------------- drawing devices
     @property
-    def space(self):
+    def space(self) -> SearchSpace:
         """The search space of the fleet."""
         return self.features.space
 
@@ -405,8 +413,14 @@ class SimulatedFleet:
 
     def _tensors(self) -> dict[str, np.ndarray]:
         return {
-            "shapes": self.shapes, "levels": self.levels, "scales": self.scales, "residuals": self.residuals,
-            "residual_latent": self.residual_latent, "reference": self.reference, "cost_mean": self.features.cost_mean, "cost_std": self.features.cost_std,
+            "shapes": self.shapes,
+            "levels": self.levels,
+            "scales": self.scales,
+            "residuals": self.residuals,
+            "residual_latent": self.residual_latent,
+            "reference": self.reference,
+            "cost_mean": self.features.cost_mean,
+            "cost_std": self.features.cost_std,
         }
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
@@ -440,18 +454,22 @@ class SimulatedFleet:
         if not isinstance(meta, dict) or meta.get("kind") != _KIND:
             raise ModelFormatError(f"{shown}/{_JSON}: not a SimulatedFleet file")
         if meta.get("format") != FLEET_FORMAT:
-            raise ModelFormatError(f"{shown}/{_JSON}: format {meta.get('format')!r} is not supported (expected {FLEET_FORMAT})")
+            raise ModelFormatError(
+                f"{shown}/{_JSON}: format {meta.get('format')!r} is not supported (expected {FLEET_FORMAT})"
+            )
         try:
             space = get_space(meta["space"])
             config = FleetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()})
             features = ArchFeatures(space, tuple(tuple(int(i) for i in p) for p in meta["pairs"]),
                                     tensors["cost_mean"], tensors["cost_std"], config.residual_dim, int(meta["salt"]))
             fleet = cls(features, tuple(meta["real_devices"]), tensors["shapes"], tensors["levels"], tensors["scales"],
-                        tensors["residuals"], tensors["residual_latent"], tensors["reference"], config, float(meta["spread"]),
+                        tensors["residuals"], tensors["residual_latent"], tensors["reference"], config,
+                        float(meta["spread"]),
                         float(meta["monotonicity"]), float(meta["real_monotonicity"]), str(meta["source"]),
                         dict(meta["fit_quality"]))
         except (KeyError, TypeError, ValueError) as err:
-            raise ModelFormatError(f"{shown}: inconsistent SimulatedFleet files ({type(err).__name__}: {err})") from None
+            why = f"{type(err).__name__}: {err}"
+            raise ModelFormatError(f"{shown}: inconsistent SimulatedFleet files ({why})") from None
         d = len(fleet.real_devices)
         expected = {"shapes": (d, features.shape_width), "levels": (d,), "scales": (d,), "residuals": (d,),
                     "residual_latent": (d, config.residual_dim),
@@ -537,7 +555,7 @@ class SimulatedDevices:
         return f"SimulatedDevices(n={len(self)}, space={self.space.name!r}, seed={self.seed})"
 
     @property
-    def space(self):
+    def space(self) -> SearchSpace:
         """The search space."""
         return self.fleet.space
 
@@ -572,7 +590,8 @@ class SimulatedDevices:
         """Simulated energy (mJ) ``(n_archs, n_devices)``, float32 (see the module docs for the model)."""
         idx = self.space.to_indices(archs)
         ids = self._ids(device_ids)
-        return self._energy(self._latency(self.fleet.features.all(idx), ids), self.fleet.features.weight_mbytes(idx), ids)
+        feats = self.fleet.features
+        return self._energy(self._latency(feats.all(idx), ids), feats.weight_mbytes(idx), ids)
 
     def iter_chunks(
         self, archs: Archs, *, chunk_size: int = 1024, energy: bool = False,

@@ -63,7 +63,13 @@ class ArchFeatures:
 
     @classmethod
     def for_archs(
-        cls, space: SearchSpace, indices: np.ndarray, pairs: tuple[tuple[int, int], ...], *, residual_dim: int, salt: int
+        cls,
+        space: SearchSpace,
+        indices: np.ndarray,
+        pairs: tuple[tuple[int, int], ...],
+        *,
+        residual_dim: int,
+        salt: int,
     ) -> ArchFeatures:
         """Features whose cost standardisation is taken from ``indices``."""
         logc = np.log1p(space.costs(indices))
@@ -74,7 +80,8 @@ class ArchFeatures:
     def shape_width(self) -> int:
         """Number of shape features (one-hot + pairs + costs)."""
         cards = self.space.cardinalities
-        return int(self.space.one_hot_width + sum(int(cards[i] * cards[j]) for i, j in self.pairs) + len(self.cost_mean))
+        pair_width = sum(int(cards[i] * cards[j]) for i, j in self.pairs)
+        return int(self.space.one_hot_width + pair_width + len(self.cost_mean))
 
     def shape(self, indices: np.ndarray) -> np.ndarray:
         """Shape features ``(n, shape_width)``, float32."""
@@ -160,7 +167,9 @@ def screen_pairs(
         cells = int(cards[pair[0]] * cards[pair[1]])
         codes = _pair_codes(indices, cards, pair)
         count = np.bincount(codes, minlength=cells).astype(np.float64)
-        sums = np.stack([np.bincount(codes, weights=residuals[:, d], minlength=cells) for d in range(residuals.shape[1])], 1)
+        sums = np.stack(
+            [np.bincount(codes, weights=residuals[:, d], minlength=cells) for d in range(residuals.shape[1])], axis=1
+        )
         between = (sums**2 / np.maximum(count, 1.0)[:, None]).sum(axis=0) / (var * n)
         dof = max(1, int((count > 0).sum()) - int(cards[pair[0]]) - int(cards[pair[1]]) + 1)
         scored.append((float(between.mean()) / (dof / n), pair, cells))

@@ -23,9 +23,9 @@ The clock (``clock="auto"``):
   (``time.thread_time_ns``). All the work runs in that thread, so this is the
   wall-clock latency the model has when it has the core to itself, but without the
   time other processes steal from it: on a shared or busy machine it stays stable
-  where wall-clock time does not (two 20-architecture profiles on this project's
-  shared 2-core machine under a load of 6 agreed at Spearman 0.99 with the thread
-  clock, 0.7-0.9 with the wall clock).
+  where wall-clock time does not (two 20-architecture NB201 profiles on a shared
+  2-core machine under a load average of about 6 agreed at Spearman 0.989-0.998
+  with the thread clock, 0.70-0.95 with the wall clock).
 - CPU with several threads: wall-clock time (``time.perf_counter_ns``); measure on an
   otherwise idle machine.
 - GPU: CUDA events around each run, with synchronisation.
@@ -220,7 +220,9 @@ class TorchDevice(BaseDevice):
         if dtype not in DTYPES:
             raise InputError(f"TorchDevice: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         if self.space.name == "ofa_quant" and dtype != "float32":
-            raise InputError("TorchDevice: ofa_quant architectures carry their own quantization policy; use dtype='float32'")
+            raise InputError(
+                "TorchDevice: ofa_quant architectures carry their own quantization policy; use dtype='float32'"
+            )
         self.dtype = dtype
         is_nb201 = self.space.name == "nb201"
         if resolution is not None:
@@ -240,7 +242,9 @@ class TorchDevice(BaseDevice):
         if device == "cuda" and not torch.cuda.is_available():
             raise InputError("TorchDevice: device='cuda' but PyTorch sees no CUDA GPU")
         if device == "cuda" and self.dtype == "int8":
-            raise InputError("TorchDevice: int8 runs on the CPU only (PyTorch has no CUDA int8 kernels for these models)")
+            raise InputError(
+                "TorchDevice: int8 runs on the CPU only (PyTorch has no CUDA int8 kernels for these models)"
+            )
         return device
 
     def _resolve_clock(self, clock: str) -> str:

@@ -55,7 +55,8 @@ def test_read_one_per_line_and_csv(tmp_path):
     [
         ("", "lists no architectures", InputError),
         ("# nothing\n", "lists no architectures", InputError),
-        ("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|\n|conv~0|\n", "line 2: nb201 architecture", ArchitectureError),
+        ("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|\n|conv~0|\n", "line 2: nb201 architecture",
+         ArchitectureError),
         ("arch\n|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|\n\n|x|\n", "line 4:", ArchitectureError),
         ("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|\n"
          "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|\n", "line 2: ", InputError),
