@@ -313,10 +313,15 @@ class SimulatedFleet:
         """The search space of the fleet."""
         return self.features.space
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
-        """Short hash of everything that defines the fleet (part of device names)."""
-        digest = hashlib.sha256(json.dumps(self._config_json(), sort_keys=True).encode())
+        """Short hash of everything that defines the fleet's devices (part of device names).
+
+        Provenance (the table's path, fit statistics) is left out: the same fit from
+        another copy of the data has the same fingerprint.
+        """
+        model = {k: v for k, v in self._config_json().items() if k not in ("source", "fit_quality")}
+        digest = hashlib.sha256(json.dumps(model, sort_keys=True).encode())
         for arr in self._tensors().values():
             digest.update(np.ascontiguousarray(arr).tobytes())
         return digest.hexdigest()[:8]
