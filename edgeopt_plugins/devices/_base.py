@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from edgeopt_plugins.devices._profile import DeviceProfile
-from edgeopt_plugins.exceptions import MeasurementError
+from edgeopt_plugins.exceptions import InputError, MeasurementError
 from edgeopt_plugins.spaces import ArchLike, SearchSpace
 
 __all__ = ["Device", "BaseDevice", "Archs"]
@@ -83,10 +83,13 @@ class BaseDevice(ABC):
             ``{"latency_ms": (n,), ...}`` aligned with ``archs``; see the module docs.
 
         Raises:
+            InputError: for an empty list.
             ArchitectureError: for an architecture outside :attr:`space`.
             MeasurementError: when the device returns an invalid value.
         """
         idx = self.space.to_indices(archs)
+        if not len(idx):
+            raise InputError(f"device {self.name}: no architectures to measure")
         out = self._measure(idx, progress=progress)
         for metric in _CHECKED:
             if metric not in out:

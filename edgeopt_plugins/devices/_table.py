@@ -59,7 +59,7 @@ class TableDevice(BaseDevice):
         }
 
     def _measure(self, indices: np.ndarray, *, progress: bool) -> dict[str, np.ndarray]:
-        archs = self.space.from_indices(indices) if len(indices) else []
+        archs = self.space.from_indices(indices)
         known = np.array([self.table.has(a) for a in archs], dtype=bool)
         values = np.full(len(archs), np.nan)
         rows = self.table.rows_of([a for a, k in zip(archs, known) if k])

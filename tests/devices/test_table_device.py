@@ -77,6 +77,8 @@ def test_rejects_non_latency_tables_and_foreign_architectures(table):
         TableDevice(table, "phone").measure(["|bad~0|"])
     with pytest.raises(InputError, match="expected a MetricTable"):
         table_devices(42)
+    with pytest.raises(InputError, match="no architectures to measure"):
+        TableDevice(table, "phone").measure([])
 
 
 def test_table_devices_makes_one_device_per_column(table):
