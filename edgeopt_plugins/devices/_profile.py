@@ -176,6 +176,33 @@ class DeviceProfile:
         return cls(table.space, tuple(table.archs[i] for i in rows), lat, None,
                    {"name": device, "source": table.source})
 
+    @classmethod
+    def coerce(cls, profile: Any, space: str | SearchSpace | None = None) -> DeviceProfile:
+        """A profile from what users pass around: a profile, a CSV path, or ``{arch: latency_ms}``.
+
+        Args:
+            profile: A :class:`DeviceProfile`, a path to a profile CSV, or a mapping.
+            space: The expected space (needed for a mapping or a CSV without a sidecar).
+
+        Raises:
+            InputError: for another type, or a profile of another space.
+        """
+        if isinstance(profile, DeviceProfile):
+            out = profile
+        elif isinstance(profile, (str, os.PathLike)):
+            return cls.read(profile, space)
+        elif isinstance(profile, Mapping):
+            if space is None:
+                raise InputError("a profile given as a dict needs its search space")
+            return cls.from_dict(space, profile)
+        else:
+            raise InputError(
+                f"profile must be a DeviceProfile, a CSV path or a dict arch -> latency_ms, got {type(profile).__name__}"
+            )
+        if space is not None and get_space(space).name != out.space.name:
+            raise InputError(f"profile {out.name!r} is for space {out.space.name!r}, expected {get_space(space).name!r}")
+        return out
+
     # ----------------------------------------------------------------- files
     @classmethod
     def read(cls, path: str | os.PathLike[str], space: str | SearchSpace | None = None) -> DeviceProfile:

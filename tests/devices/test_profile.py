@@ -137,3 +137,18 @@ def test_write_is_all_or_nothing(tmp_path):
     with pytest.raises(InputError, match="is a folder"):
         p.write(tmp_path / "phone.csv")
     assert sorted(x.name for x in tmp_path.iterdir()) == ["phone.json"]
+
+
+def test_coerce_accepts_profiles_paths_and_dicts(tmp_path):
+    p = DeviceProfile.from_dict("nb201", {ARCHS[0]: 1.0, ARCHS[1]: 2.0}, name="x")
+    assert DeviceProfile.coerce(p, "nb201") is p
+    path = p.write(tmp_path / "x.csv")
+    assert DeviceProfile.coerce(path).archs == p.archs
+    assert DeviceProfile.coerce(str(path), "nb201").archs == p.archs
+    assert DeviceProfile.coerce({ARCHS[0]: 1.0}, "nb201").archs == (ARCHS[0],)
+    with pytest.raises(InputError, match="needs its search space"):
+        DeviceProfile.coerce({ARCHS[0]: 1.0})
+    with pytest.raises(InputError, match="expected 'fbnet'"):
+        DeviceProfile.coerce(p, "fbnet")
+    with pytest.raises(InputError, match="must be a DeviceProfile"):
+        DeviceProfile.coerce(42, "nb201")
