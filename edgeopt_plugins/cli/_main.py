@@ -17,6 +17,9 @@ __all__ = ["main", "build_parser"]
 COMMAND_MODULES = (
     "_overview",
     "_data",
+    "_fit",
+    "_predict",
+    "_recommend",
 )
 
 

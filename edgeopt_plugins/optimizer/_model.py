@@ -27,7 +27,6 @@ from edgeopt_plugins.data import MetricTable, load_table
 from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import DataNotFoundError, InfeasibleBudgetError, InputError, ModelFormatError
 from edgeopt_plugins.optimizer._learned import (
-    POOL_ENUMERATE_LIMIT,
     LearnedOptimizer,
     OptimizerConfig,
     Task,
@@ -57,6 +56,8 @@ MODEL_FORMAT_VERSION = 1
 DEFAULT_DATASETS = {"nb201": "cifar10", "mnasnet": "imagenet"}
 #: Budgets are shrunk by these factors to find feasible proposals before giving up.
 _RETRY_SHRINK = (0.5, 0.2, 0.05)
+#: Random designs added to the table designs when proposals of a large space all miss the budget.
+_FALLBACK_SAMPLE = 4096
 
 
 @dataclass(frozen=True)
@@ -376,8 +377,11 @@ class ConditionedModel:
                 for i, pick in zip(missing, self._screen_proposals(sub, real, proposals, top_k)):
                     picks[i] = pick
                 missing = [i for i, p in enumerate(picks) if p is None]
-            if missing and self.space.size <= POOL_ENUMERATE_LIMIT:
-                full = candidate_pool(self.space, np.zeros((0, len(self.space.decisions)), dtype=np.int64), 0, 0)
+            if missing:
+                # Last resort: exact screening of every design (small spaces) or of the training
+                # tables' designs plus a fixed random sample (large spaces).
+                full = candidate_pool(self.space, self.predictor.metrics["latency_ms"].table.indices,
+                                      _FALLBACK_SAMPLE, 0)
                 sub_task = Task(*(a[missing] for a in (task.budget_ms, task.multiplier, task.tradeoff,
                                                        task.energy_budget_mj, task.energy_multiplier)))
                 for i, pick in zip(missing, self._screen_shared(emb[missing], sub_task, full, top_k)):
