@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeopt_plugins.cli._archlist import read_arch_list
 from edgeopt_plugins.cli._common import fraction, positive_int, print_json, print_table
+from edgeopt_plugins.cli._predict import read_archs
 from edgeopt_plugins.devices import DeviceProfile
 
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = ConditionedModel.load(args.model)
     profile = DeviceProfile.read(args.profile, space=model.space)
-    candidates = read_arch_list(args.candidates, model.space, what="candidate list") if args.candidates else None
+    candidates = read_archs(args.candidates, model.space) if args.candidates else None
     designs = model.recommend(profile, latency_budget_ms=args.latency_budget_ms, confidence=args.confidence,
                               candidates=candidates, top_k=args.top_k, tradeoff=args.tradeoff,
                               energy_budget_mj=args.energy_budget_mj)
