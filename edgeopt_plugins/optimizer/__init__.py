@@ -8,7 +8,11 @@
 """
 
 from edgeopt_plugins.optimizer._exact import best_under_budget, top_under_budget
-from edgeopt_plugins.optimizer._learned import LearnedOptimizer, OptimizerConfig, fit_learned_optimizer
+from edgeopt_plugins.optimizer._learned import (
+    LearnedOptimizer,
+    OptimizerConfig,
+    fit_learned_optimizer,
+)
 from edgeopt_plugins.optimizer._model import (
     MODEL_FORMAT,
     MODEL_FORMAT_VERSION,

@@ -24,8 +24,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeopt_plugins.exceptions import InputError, ModelFormatError
-from edgeopt_plugins.predictors import AccuracyPredictor, ConditionedPredictor, DeviceEmbedding, TrainingDevices
-from edgeopt_plugins.predictors._mlp import NumpyMLP, export_mlp, standardiser, torch_mlp
+from edgeopt_plugins.predictors import (
+    AccuracyPredictor,
+    ConditionedPredictor,
+    DeviceEmbedding,
+    TrainingDevices,
+)
+from edgeopt_plugins.predictors._mlp import (
+    NumpyMLP,
+    export_mlp,
+    standardiser,
+    torch_mlp,
+)
 from edgeopt_plugins.spaces import SearchSpace
 
 __all__ = ["LearnedOptimizer", "OptimizerConfig", "fit_learned_optimizer", "candidate_pool", "Task"]

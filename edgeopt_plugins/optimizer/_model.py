@@ -25,7 +25,12 @@ import numpy as np
 
 from edgeopt_plugins.data import MetricTable, load_table
 from edgeopt_plugins.devices import DeviceProfile
-from edgeopt_plugins.exceptions import DataNotFoundError, InfeasibleBudgetError, InputError, ModelFormatError
+from edgeopt_plugins.exceptions import (
+    DataNotFoundError,
+    InfeasibleBudgetError,
+    InputError,
+    ModelFormatError,
+)
 from edgeopt_plugins.optimizer._learned import (
     LearnedOptimizer,
     OptimizerConfig,
