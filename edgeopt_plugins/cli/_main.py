@@ -18,6 +18,9 @@ COMMAND_MODULES = (
     "_overview",
     "_data",
     "_profile",
+    "_fit",
+    "_predict",
+    "_recommend",
 )
 
 

@@ -1,6 +1,43 @@
-"""The learned device-conditioned optimizer, search guides and the exact training-label solver."""
+"""The learned device-conditioned optimizer, search guides and the exact training-label solver.
+
+- :func:`best_under_budget` / :func:`top_under_budget`: the exact solver.
+- :class:`ConditionedModel`: approach 2 in one object (device-conditioned
+  predictor with calibrated upper bounds, accuracy predictor, learned
+  optimizer), fitted by :meth:`ConditionedModel.fit` or :func:`fit_from_data`,
+  saved and loaded as a folder of JSON + safetensors.
+- :class:`SearchGuide`: what Optuna samplers and NNI strategies ask of a
+  predictor stack; :class:`ConditionedGuide` serves it from a ``ConditionedModel``.
+"""
 
 from edgeopt_plugins.optimizer._exact import best_under_budget, top_under_budget
 from edgeopt_plugins.optimizer._guide import GuideBase, Screening, SearchGuide
+from edgeopt_plugins.optimizer._learned import (
+    LearnedOptimizer,
+    OptimizerConfig,
+    fit_learned_optimizer,
+)
+from edgeopt_plugins.optimizer._model import (
+    MODEL_FORMAT,
+    MODEL_FORMAT_VERSION,
+    ConditionedModel,
+    Design,
+    FitConfig,
+    fit_from_data,
+)
 
-__all__ = ["best_under_budget", "top_under_budget", "SearchGuide", "GuideBase", "Screening"]
+__all__ = [
+    "best_under_budget",
+    "top_under_budget",
+    "SearchGuide",
+    "GuideBase",
+    "Screening",
+    "ConditionedModel",
+    "Design",
+    "FitConfig",
+    "fit_from_data",
+    "LearnedOptimizer",
+    "OptimizerConfig",
+    "fit_learned_optimizer",
+    "MODEL_FORMAT",
+    "MODEL_FORMAT_VERSION",
+]

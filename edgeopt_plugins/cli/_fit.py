@@ -1,0 +1,41 @@
+"""``edgeopt fit``: train the device-conditioned model (approach 2) from the benchmark data."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgeopt_plugins.cli._common import add_data_dir, add_quiet, add_space, device_list
+from edgeopt_plugins.optimizer import FitConfig, fit_from_data
+
+CONFIGS = {"default": FitConfig, "fast": FitConfig.fast, "tiny": FitConfig.tiny}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("fit", help="train the device-conditioned predictor, calibration and learned optimizer")
+    add_space(parser)
+    add_data_dir(parser)
+    parser.add_argument("--out", type=Path, required=True, help="model folder to write")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="default",
+                        help="training size: default, fast (benchmarks) or tiny (tests, seconds)")
+    parser.add_argument("--exclude-devices", type=device_list, default=[],
+                        help="comma-separated table devices to leave out of training (held-out evaluation)")
+    parser.add_argument("--dataset", default=None,
+                        help="accuracy column (default cifar10 for nb201, imagenet for mnasnet)")
+    add_quiet(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = fit_from_data(args.space, data_dir=args.data_dir, exclude_devices=args.exclude_devices,
+                          dataset=args.dataset, config=CONFIGS[args.config](), seed=args.seed,
+                          progress=not args.quiet)
+    model.save(args.out)
+    pred = model.predictor
+    seconds = model.info["fit_seconds"]["total"]
+    if not args.quiet:
+        print(f"fitted {model.space.name}: {len(pred.info['training_devices'])} training devices, "
+              f"rank {pred.metrics['latency_ms'].rank}, accuracy {model.accuracy.dataset}, {seconds:.1f} s")
+    print(f"wrote {args.out}")
+    return 0
