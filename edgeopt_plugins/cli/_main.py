@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "_fit",
     "_predict",
     "_recommend",
+    "_fleet",
 )
 
 

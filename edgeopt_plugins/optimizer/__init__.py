@@ -24,6 +24,7 @@ from edgeopt_plugins.optimizer._model import (
     FitConfig,
     fit_from_data,
 )
+from edgeopt_plugins.optimizer._conditioned_guide import ConditionedGuide, check_budget  # noqa: I001 (needs the model)
 
 __all__ = [
     "best_under_budget",
@@ -31,6 +32,8 @@ __all__ = [
     "SearchGuide",
     "GuideBase",
     "Screening",
+    "ConditionedGuide",
+    "check_budget",
     "ConditionedModel",
     "Design",
     "FitConfig",

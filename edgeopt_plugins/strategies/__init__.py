@@ -36,8 +36,10 @@ with warnings.catch_warnings():
         sample_to_arch,
     )
     from edgeopt_plugins.strategies._strategy import GuidedStrategy
+    from edgeopt_plugins.strategies._conditioned import DeviceConditionedStrategy  # noqa: I001
 
 __all__ = [
+    "DeviceConditionedStrategy",
     "GuidedStrategy",
     "run_nni_search",
     "NNISearchResult",
