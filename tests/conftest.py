@@ -51,3 +51,14 @@ def run_cli(capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(data_dir, tmp_path_factory):
+    """A tiny approach-2 model of nb201 (fitted once per session) that never saw tests._approach2.HELD_OUT."""
+    from edgeopt_plugins.optimizer import FitConfig, fit_from_data
+    from tests._approach2 import HELD_OUT
+
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    fit_from_data("nb201", data_dir=data_dir, exclude_devices=HELD_OUT, config=FitConfig.tiny(), seed=0).save(folder)
+    return folder

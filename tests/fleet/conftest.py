@@ -14,6 +14,15 @@ def postgres_url() -> str | None:
     return os.environ.get(POSTGRES_ENV) or None
 
 
+def _postgres_or_skip() -> str:
+    url = postgres_url()
+    if url is None:
+        if os.environ.get("EDGEOPT_REQUIRE_POSTGRES"):
+            pytest.fail(f"{POSTGRES_ENV} is not set but EDGEOPT_REQUIRE_POSTGRES is (CI must run PostgreSQL tests)")
+        pytest.skip(f"no PostgreSQL server: set {POSTGRES_ENV} (.ci/run starts one)")
+    return url
+
+
 @pytest.fixture(params=["journal", "sqlite", "postgres"])
 def storage_url(request, tmp_path):
     """A fresh storage URL of each kind; PostgreSQL skips unless a server is configured."""
@@ -21,12 +30,13 @@ def storage_url(request, tmp_path):
         return str(tmp_path / "fleet.journal")
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'fleet.db'}"
-    url = postgres_url()
-    if url is None:
-        if os.environ.get("EDGEOPT_REQUIRE_POSTGRES"):
-            pytest.fail(f"{POSTGRES_ENV} is not set but EDGEOPT_REQUIRE_POSTGRES is (CI must run PostgreSQL tests)")
-        pytest.skip(f"no PostgreSQL server: set {POSTGRES_ENV} (.ci/run starts one)")
-    return url
+    return _postgres_or_skip()
+
+
+@pytest.fixture
+def postgres_url_or_skip():
+    """The CI PostgreSQL server's URL (skips, or fails in CI, without one)."""
+    return _postgres_or_skip()
 
 
 @pytest.fixture
