@@ -178,3 +178,17 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     print(report(run(quick=args.quick)))
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Figures next to their targets, for the summary table of docs/benchmarks.md."""
+    sizes = result["sizes"]
+    big = result["one_shot"][str(sizes[-1])]
+    small = result["one_shot"][str(sizes[1])]
+    flat = big["ms_per_device"] / small["ms_per_device"]
+    return [
+        {"figure": f"{sizes[-1]:,} devices one-shot", "target": "< 120 s", "measured": f"{big['seconds']:.1f} s",
+         "met": big["seconds"] < 120},
+        {"figure": f"one-shot cost per device, {sizes[-1]:,} vs {sizes[1]:,} devices", "target": "flat (ratio <= 1.5)",
+         "measured": f"{flat:.2f}", "met": flat <= 1.5},
+    ]

@@ -241,6 +241,32 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: Our methods (the rows compared with stock TPE).
+OURS = ("edgeopt_conditioned", "edgeopt_proxy", "nni_edgeopt_conditioned")
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Figures next to their targets, for the summary table of docs/benchmarks.md."""
+    s = result["summary"]
+    tpe = s.get("optuna_tpe", {}).get("median_measurements")
+    rows = []
+    for name in OURS:
+        if name not in s:
+            continue
+        med = s[name]["median_measurements"]
+        rows.append({"figure": f"{name}: median measurements to within 0.1 pt", "target": "<= 20",
+                     "measured": f"{med:.0f}", "met": bool(med <= 20)})
+        if tpe is not None:
+            ratio = tpe / med if med > 0 else float("inf")
+            rows.append({"figure": f"{name}: fewer measurements than stock TPE", "target": ">= 5x",
+                         "measured": f"{ratio:.1f}x", "met": bool(ratio >= 5)})
+        if not name.startswith("nni"):
+            ms = s[name]["sampler_ms_per_trial"]
+            rows.append({"figure": f"{name}: sampler time per trial", "target": "< 20 ms",
+                         "measured": f"{ms:.1f} ms", "met": bool(ms < 20)})
+    return rows
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
