@@ -17,6 +17,8 @@ __all__ = ["main", "build_parser"]
 COMMAND_MODULES = (
     "_overview",
     "_data",
+    "_monotonicity",
+    "_predict",
 )
 
 

@@ -1,0 +1,153 @@
+"""``edgeopt predict``: latency predictions for a target device from a profile of it.
+
+``--method`` picks a predictor family from :data:`METHODS`; each entry adds its own
+options and turns the common inputs (space, requested architectures, the target's
+profile) into a table with ``arch`` and ``latency_ms`` (and any extra columns). Nothing is
+written unless every input is valid and every prediction succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from edgeopt_plugins._io import display_path, existing_file
+from edgeopt_plugins.cli._common import add_data_dir, add_space, write_csv
+from edgeopt_plugins.data import load_table
+from edgeopt_plugins.devices import DeviceProfile
+from edgeopt_plugins.exceptions import ArchitectureError, InputError
+from edgeopt_plugins.predictors import ADAPT_METHODS, ProxyAdapter, as_measurements
+from edgeopt_plugins.spaces import SearchSpace, get_space
+
+__all__ = ["METHODS", "PredictMethod", "read_archs"]
+
+
+@dataclass(frozen=True)
+class PredictMethod:
+    """One ``--method`` of ``edgeopt predict``: its help, its options and its handler."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    predict: Callable[[argparse.Namespace, SearchSpace, list[str], DeviceProfile], pd.DataFrame]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("predict", help="predict latencies on a target device from a profile of it")
+    parser.add_argument("--method", choices=tuple(METHODS), default="proxy",
+                        help="; ".join(f"{name}: {m.help}" for name, m in METHODS.items()))
+    add_space(parser)
+    add_data_dir(parser)
+    parser.add_argument("--profile", type=Path, required=True,
+                        help="the target's measurements: CSV arch,latency_ms (+ optional JSON sidecar)")
+    parser.add_argument("--archs", type=Path, required=True,
+                        help="architectures to predict: a CSV with an 'arch' column, or one architecture per line")
+    parser.add_argument("--out", type=Path, required=True, help="output CSV (arch,latency_ms,...)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
+    for method in METHODS.values():
+        method.add_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.out.suffix.lower() != ".csv":
+        raise InputError(f"{args.out}: --out must end in .csv")
+    space = get_space(args.space)
+    archs = read_archs(args.archs, space)
+    profile = DeviceProfile.read(args.profile, space=space)
+    frame = METHODS[args.method].predict(args, space, archs, profile)
+    write_csv(frame, args.out)
+    if not args.quiet:
+        print(f"wrote {len(frame)} predictions to {args.out}")
+    return 0
+
+
+def read_archs(path: Path, space: SearchSpace) -> list[str]:
+    """Architectures from a CSV with an ``arch`` column, or one architecture per line.
+
+    Raises:
+        InputError: naming the file and line of a malformed or out-of-space architecture,
+            an unreadable file, or a file without architectures.
+    """
+    p = existing_file(path, "architecture list")
+    shown = display_path(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{shown}: not a text file (UTF-8)") from None
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        raise InputError(f"{shown}: no architectures (expected a CSV with an 'arch' column or one per line)")
+    try:
+        header = [c.strip() for c in next(csv.reader([lines[first]]))]
+    except csv.Error:
+        header = []
+    entries: list[tuple[int, str]] = []
+    if "arch" in header:
+        col = header.index("arch")
+        try:
+            rows = list(csv.reader(io.StringIO("\n".join(lines[first + 1:]))))
+        except csv.Error as err:
+            raise InputError(f"{shown}: malformed CSV ({err})") from None
+        for offset, row in enumerate(rows, start=first + 2):
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) <= col:
+                raise InputError(f"{shown} line {offset}: no value in the 'arch' column")
+            entries.append((offset, row[col].strip()))
+    else:
+        entries = [(i + 1, line.strip()) for i, line in enumerate(lines) if line.strip()]
+    out = []
+    for line, text_arch in entries:
+        try:
+            out.append(space.format(text_arch))
+        except ArchitectureError as err:
+            raise ArchitectureError(f"{shown} line {line}: {err}") from None
+    if not out:
+        raise InputError(f"{shown}: has a header but no architectures")
+    return out
+
+
+# --------------------------------------------------------------------------- method: proxy
+def _proxy_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("--method proxy")
+    group.add_argument("--proxy", default=None,
+                       help="force one proxy device (a column of the table); default: all devices of the table")
+    group.add_argument("--adapt", choices=ADAPT_METHODS, default="hierarchical",
+                       help="adaptation: hierarchical (ours, default), published (Lu et al. 2021), "
+                            "proxy (one proxy, rescaled)")
+    group.add_argument("--seed", type=int, default=0, help="seed of the adaptation (default 0)")
+
+
+def _predict_proxy(args: argparse.Namespace, space: SearchSpace, archs: list[str], profile: DeviceProfile) -> pd.DataFrame:
+    """Proxies from the table under --data-dir, adapted to the target's profile."""
+    target = as_measurements(profile, space=space)
+    table = load_table(space.name, "latency_ms", data_dir=args.data_dir)
+    if args.proxy is not None and args.proxy not in table.devices:
+        raise InputError(f"--proxy {args.proxy!r} is not a device of the {space.name} table "
+                         f"(known: {', '.join(table.devices)})")
+    adapter = ProxyAdapter(table, method=args.adapt, proxy=args.proxy, seed=args.seed)
+    model = adapter.fit(target)
+    frame = pd.DataFrame({"arch": archs, "latency_ms": model.predict(archs)})
+    if not args.quiet:
+        lo, hi = model.spearman_interval()
+        print(f"{model.method} adaptation from {model.k} measurements of {profile.name}: estimated Spearman "
+              f"{model.estimated_spearman:.3f} (90% interval {lo:.3f}-{hi:.3f})")
+        if model.needs_more(0.9):
+            ask = model.next_archs(5, seed=args.seed)
+            print("below 0.9: measuring these next would help most:")
+            for arch in ask:
+                print(f"  {arch}")
+    return frame
+
+
+#: ``--method`` name -> how to predict with it.
+METHODS: dict[str, PredictMethod] = {
+    "proxy": PredictMethod("proxy devices from the table, adapted to the profile", _proxy_arguments, _predict_proxy),
+}

@@ -1,0 +1,458 @@
+"""Hierarchical proxy mixture: a Gaussian prior over target devices learned from the proxies.
+
+Model, in the normalised space of a transform ``T`` (milliseconds divided by each proxy's
+mean, or centred log-milliseconds)::
+
+    T(latency_target(x)) = c + s0 * ( a * m(x) + C(x) @ u + g * onehot(x) @ v ) + s0 * noise
+    m(x) = mean over proxies of P_d(x)          (the "average device")
+    C(x) = (P_d(x) - m(x)) / sqrt(D)            (how devices differ from it)
+    a ~ N(1, kappa^2), u ~ N(0, I_D), v ~ N(0, I_W), noise ~ N(0, sigma^2)
+
+``u`` says which mix of proxies the target resembles: its prior is the empirical spread of
+the proxy devices themselves, so the target is a priori "one more device like these".
+``v`` is a per-operation correction for what no mix of proxies explains (the published
+one-hot correction, here with a prior instead of a tuned penalty). The offset ``c`` has a
+flat prior (integrated out by centring the ``k`` points); the scale ``s0`` is matched to
+the spread of the ``k`` measurements, which keeps the fit stable when the points say
+little about the average device. The posterior of ``(a, u, v)`` is Gaussian in closed form.
+
+The hyper-parameters (transform, relative noise ``sigma^2`` and correction scale ``g^2``,
+both in units of the prior variance of the device spread) are *meta-learned* from the
+proxies: each proxy in turn plays the target, the others the proxies, ``k`` random
+architectures are "measured", and the setting that ranks these pseudo-targets best wins.
+The same pseudo-targets calibrate the estimated rank correlation.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from edgeopt_plugins.predictors._adapted import AdaptedPredictor
+from edgeopt_plugins.predictors._measurements import Measurements
+from edgeopt_plugins.predictors._pool import ProxyPool
+from edgeopt_plugins.spaces import SearchSpace
+
+__all__ = ["HierarchicalConfig", "HierarchicalPredictor", "META_GRID", "MetaResult", "meta_tune"]
+
+TRANSFORMS = ("linear", "log")
+#: Pseudo-observations of the prior on the residual scale (how much k points may widen it).
+_NU0 = 4.0
+
+
+@dataclass(frozen=True)
+class HierarchicalConfig:
+    """Hyper-parameters of the hierarchical model (all relative, so they transfer across spaces).
+
+    Attributes:
+        transform: ``"linear"`` (ms over each proxy's mean) or ``"log"`` (centred log-ms).
+        noise: Target noise variance relative to the prior variance of the device spread.
+        gamma: Prior variance of the one-hot correction, in the same unit.
+        kappa: Prior standard deviation of the average device's weight ``a`` (mean 1).
+        copy_prob: Prior probability that the target is a near copy of one proxy (same
+            chip family and setting); the rest goes to "a new mix of the proxies".
+        copy_scale: How far a near copy may stray, relative to the device spread.
+    """
+
+    transform: str = "linear"
+    noise: float = 0.1
+    gamma: float = 0.1
+    kappa: float = 1.0
+    copy_prob: float = 0.5
+    copy_scale: float = 0.5
+
+
+#: The settings meta-tuning chooses from.
+META_GRID: tuple[HierarchicalConfig, ...] = tuple(
+    HierarchicalConfig(t, n, g, copy_prob=cp)
+    for t, n, g, cp in itertools.product(TRANSFORMS, (0.03, 0.1, 0.3), (0.0, 0.1, 0.3), (0.0, 0.5))
+)
+
+
+# --------------------------------------------------------------------------- the model's algebra
+def _normalise(latency: np.ndarray, ref_latency: np.ndarray, transform: str) -> np.ndarray:
+    """Proxy latencies in the model's units, with constants taken from the reference set."""
+    if transform == "linear":
+        return latency / ref_latency.mean(axis=0)
+    return np.log(latency) - np.log(ref_latency).mean(axis=0)
+
+
+def _target(latency_ms: np.ndarray, transform: str) -> np.ndarray:
+    return latency_ms if transform == "linear" else np.log(latency_ms)
+
+
+def _split(pn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average device ``m`` and the scaled deviations ``C`` of the proxies from it."""
+    m = pn.mean(axis=1)
+    return m, (pn - m[:, None]) / np.sqrt(pn.shape[1])
+
+
+def _unit(C_ref: np.ndarray) -> float:
+    """Prior variance of the device spread per architecture: the unit of noise and gamma."""
+    return float(max(np.mean((C_ref**2).sum(axis=1)), 1e-12))
+
+
+@dataclass
+class _Mixture:
+    """Posterior of the model: one Gaussian component per prior anchor, weighted by evidence.
+
+    Component 0 is anchored at the average device; with ``copy_prob > 0`` component
+    ``1 + d`` is anchored at proxy ``d`` ("the target is a near copy of proxy d").
+    """
+
+    c: np.ndarray  # (J,) offsets
+    s0: np.ndarray  # (J,) scales
+    means: np.ndarray  # (J, P) posterior means of (a, u, v)
+    covs: list[np.ndarray]  # per group, (P, P), in units of s0^2
+    group: np.ndarray  # (J,) index into covs
+    weights: np.ndarray  # (J,) posterior probabilities
+    tau2: np.ndarray  # (J,) residual scale (1 = as the prior expects)
+
+    def predict(self, H: np.ndarray) -> np.ndarray:
+        """Posterior mean of the transformed target at designs ``H`` (n, P)."""
+        return self.predict_split(H, None)
+
+    def predict_split(self, H: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
+        """Same, with the design given in two blocks (``[H, extra]``) to avoid stacking big arrays."""
+        coef = self.means * (self.s0 * self.weights)[:, None]  # (J, P): weights folded in
+        out = H @ coef[:, : H.shape[1]].sum(axis=0)
+        if extra is not None:
+            out = out + extra @ coef[:, H.shape[1]:].sum(axis=0)
+        return out + float(self.c @ self.weights)
+
+
+def _group_posterior(
+    H_k: np.ndarray | None, y: np.ndarray | None, prior_means: np.ndarray, prior_var: np.ndarray, noise_var: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Posteriors of components sharing one prior variance, given ``y ~ c + s0 * H_k @ phi``.
+
+    Returns ``(c, s0, means, cov, log evidence of y, tau2)``; the flat offset ``c`` is
+    integrated out by working with the ``k - 1`` contrasts of the points, and each
+    component's scale ``s0`` matches the spread of the points under its prior.
+    """
+    J, P = prior_means.shape
+    if H_k is None or y is None or y.shape[0] < 2:
+        return np.zeros(J), np.ones(J), prior_means.copy(), np.diag(prior_var), np.zeros(J), np.ones(J)
+    k = y.shape[0]
+    Hc = H_k - H_k.mean(axis=0)
+    yc = y - y.mean()
+    proj = Hc @ prior_means.T  # (k, J)
+    expected = float(((Hc**2) @ prior_var).sum()) + (proj**2).sum(axis=0) + noise_var * (k - 1)
+    ss = float(yc @ yc)
+    s0 = np.sqrt(ss / expected) if ss > 0 else np.ones(J)
+    A = np.diag(1.0 / prior_var) + Hc.T @ Hc / noise_var
+    cov = np.linalg.inv(A)
+    cov = (cov + cov.T) / 2
+    rhs = (prior_means / prior_var[None, :]).T + (Hc.T @ yc)[:, None] / (noise_var * s0[None, :])
+    means = (cov @ rhs).T
+    c = y.mean() - s0 * (means @ H_k.mean(axis=0))
+    # Evidence on the contrasts (orthonormal basis of the vectors orthogonal to ones).
+    q = np.linalg.qr(np.eye(k) - 1.0 / k)[0][:, : k - 1]
+    Hq = q.T @ H_k
+    K = (Hq * prior_var[None, :]) @ Hq.T + noise_var * np.eye(k - 1)
+    L = np.linalg.cholesky(K)
+    R = (q.T @ y)[:, None] / s0[None, :] - Hq @ prior_means.T
+    W = np.linalg.solve(L, R)
+    maha = (W**2).sum(axis=0)
+    logdet = 2.0 * np.log(np.diag(L)).sum()
+    log_ev = -0.5 * (maha + logdet + (k - 1) * np.log(2 * np.pi)) - (k - 1) * np.log(s0)
+    tau2 = (_NU0 + maha) / (_NU0 + k - 1)
+    return c, s0, means, cov, log_ev, tau2
+
+
+def _fit_mixture(H_k: np.ndarray | None, y: np.ndarray | None, n_proxies: int, n_extra: int, config: HierarchicalConfig,
+                 noise_var: float) -> _Mixture:
+    """The posterior mixture for a design with ``1 + n_proxies + n_extra`` columns."""
+    P = 1 + n_proxies + n_extra
+    base_mean = np.zeros((1, P))
+    base_mean[0, 0] = 1.0
+    base_var = np.ones(P)
+    base_var[0] = config.kappa**2
+    groups = [(base_mean, base_var, np.array([1.0 - config.copy_prob if config.copy_prob > 0 else 1.0]))]
+    if config.copy_prob > 0 and n_proxies > 1:
+        anchors = np.zeros((n_proxies, P))
+        anchors[:, 0] = 1.0
+        anchors[np.arange(n_proxies), 1 + np.arange(n_proxies)] = np.sqrt(n_proxies)
+        anchor_var = base_var.copy()
+        anchor_var[1 : 1 + n_proxies] = config.copy_scale**2
+        groups.append((anchors, anchor_var, np.full(n_proxies, config.copy_prob / n_proxies)))
+    cs, s0s, means, covs, group, logw, tau2s = [], [], [], [], [], [], []
+    for g, (pm, pv, prior_w) in enumerate(groups):
+        c, s0, mu, cov, log_ev, tau2 = _group_posterior(H_k, y, pm, pv, noise_var)
+        cs.append(c)
+        s0s.append(s0)
+        means.append(mu)
+        covs.append(cov)
+        group.append(np.full(len(c), g))
+        logw.append(np.log(prior_w) + log_ev)
+        tau2s.append(tau2)
+    lw = np.concatenate(logw)
+    w = np.exp(lw - lw.max())
+    return _Mixture(np.concatenate(cs), np.concatenate(s0s), np.vstack(means), covs, np.concatenate(group),
+                    w / w.sum(), np.concatenate(tau2s))
+
+
+def _spearman_ranked(pred: np.ndarray, true_ranks: np.ndarray) -> float:
+    """Spearman of a continuous prediction against precomputed (tie-averaged) true ranks."""
+    if np.ptp(pred) == 0:
+        return 0.0
+    r = np.empty(pred.shape[0])
+    r[np.argsort(pred, kind="stable")] = np.arange(pred.shape[0])
+    return float(np.corrcoef(r, true_ranks)[0, 1])
+
+
+# --------------------------------------------------------------------------- the fitted predictor
+class HierarchicalPredictor(AdaptedPredictor):
+    """Posterior of the hierarchical model given ``k`` target measurements (see module doc).
+
+    Args:
+        pool: The proxies.
+        config: Hyper-parameters.
+        measurements: The target's measurements, or ``None`` for the prior (``k = 0``).
+        calibration: ``(bias, extra sd)`` added to the sampled Spearman estimate (from
+            meta-tuning's pseudo-targets).
+        n_samples: Posterior draws used to estimate the rank correlation.
+        seed: Seed of those draws and of :meth:`next_archs`.
+    """
+
+    method = "hierarchical"
+
+    def __init__(
+        self,
+        pool: ProxyPool,
+        config: HierarchicalConfig,
+        measurements: Measurements | None,
+        *,
+        calibration: tuple[float, float] = (0.0, 0.0),
+        n_samples: int = 64,
+        seed: int = 0,
+    ) -> None:
+        self.pool = pool
+        self.space: SearchSpace = pool.space
+        self.config = config
+        self.seed = seed
+        self._ref = pool.reference_latency
+        _, C_ref = _split(_normalise(self._ref, self._ref, config.transform))
+        self.unit = _unit(C_ref)
+        self._g = float(np.sqrt(config.gamma * self.unit / len(self.space.decisions)))
+        self.noise_var = config.noise * self.unit
+        self._ref_H = self._design(self._ref, pool.reference_indices)
+        n_extra = self._ref_H.shape[1] - 1 - len(pool.devices)
+        if measurements is None:
+            self.measured: tuple[str, ...] = ()
+            H_k = y = None
+        else:
+            self.measured = measurements.archs
+            H_k = self._design(pool.latencies(measurements.indices), measurements.indices)
+            y = _target(measurements.latency_ms, config.transform)
+        self.k = len(self.measured)
+        self.mixture = _fit_mixture(H_k, y, len(pool.devices), n_extra, config, self.noise_var)
+        raw, std = self._sampled_spearman(n_samples)
+        bias, extra_sd = calibration
+        self.raw_estimated_spearman = raw
+        self.estimated_spearman = float(np.clip(raw + bias, -1.0, 1.0))
+        self.spearman_std = float(np.sqrt(std**2 + extra_sd**2))
+        self.proxy_weights = self._weights()
+
+    def _design(self, latency: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        m, C = _split(_normalise(latency, self._ref, self.config.transform))
+        parts = [m[:, None], C]
+        if self._g > 0:
+            parts.append(self._g * self.space.one_hot(idx).astype(np.float64))
+        return np.hstack(parts)
+
+    def _features(self, idx: np.ndarray) -> np.ndarray:
+        return self._design(self.pool.latencies(idx), idx)
+
+    def predict(self, archs: Any) -> np.ndarray:
+        idx = self.space.to_indices(archs)
+        z = self.mixture.predict(self._features(idx))
+        return np.maximum(z, 1e-6) if self.config.transform == "linear" else np.exp(z)
+
+    @property
+    def anchor_weights(self) -> dict[str, float]:
+        """Posterior probability of each prior anchor: ``"mix"`` (a new mix) or a proxy name (a near copy)."""
+        names = ["mix"] + list(self.pool.devices)
+        return {names[j]: float(w) for j, w in enumerate(self.mixture.weights)}
+
+    def _draws(self, n_samples: int) -> np.ndarray:
+        """Posterior draws of the (noisy, transformed) target on the reference set, one per column."""
+        rng = np.random.default_rng(self.seed)
+        mix = self.mixture
+        factors = []
+        for cov in mix.covs:
+            w, vecs = np.linalg.eigh(cov)
+            factors.append(vecs * np.sqrt(np.clip(w, 0.0, None))[None, :])
+        comps = rng.choice(len(mix.weights), size=n_samples, p=mix.weights)
+        out = np.empty((self._ref_H.shape[0], n_samples))
+        for i, j in enumerate(comps):
+            L = factors[mix.group[j]]
+            phi = mix.means[j] + np.sqrt(mix.tau2[j]) * (L @ rng.standard_normal(L.shape[1]))
+            noise = np.sqrt(self.noise_var * mix.tau2[j]) * rng.standard_normal(self._ref_H.shape[0])
+            out[:, i] = mix.c[j] + mix.s0[j] * (self._ref_H @ phi + noise)
+        return out
+
+    def _sampled_spearman(self, n_samples: int) -> tuple[float, float]:
+        """Spearman between the posterior mean and posterior draws of the truth, on the reference set."""
+        pred_rank = stats.rankdata(self.mixture.predict(self._ref_H))
+        draws = self._draws(n_samples)
+        vals = [_spearman_ranked(draws[:, j], pred_rank) for j in range(n_samples)]
+        return float(np.mean(vals)), float(np.std(vals))
+
+    def proxy_spearman(self, n_samples: int = 64) -> dict[str, tuple[float, float]]:
+        """Expected Spearman of each proxy's own ranking against the target, ``(mean, sd)``,
+        over posterior draws of the target on the reference set."""
+        draws = self._draws(n_samples)
+        draw_ranks = stats.rankdata(draws, axis=0)
+        draw_ranks = (draw_ranks - draw_ranks.mean(axis=0)) / draw_ranks.std(axis=0)
+        bias = self.estimated_spearman - self.raw_estimated_spearman
+        out = {}
+        for j, name in enumerate(self.pool.devices):
+            r = stats.rankdata(self._ref[:, j])
+            r = (r - r.mean()) / r.std()
+            vals = (draw_ranks * r[:, None]).mean(axis=0)
+            out[name] = (float(np.clip(vals.mean() + bias, -1, 1)), float(vals.std()))
+        return out
+
+    def _weights(self) -> dict[str, float]:
+        """Weight of each proxy in the posterior-mean ranking (normalised to sum to 1)."""
+        d = len(self.pool.devices)
+        mix = self.mixture
+        total = np.zeros(d)
+        for j, wj in enumerate(mix.weights):
+            a, u = mix.means[j, 0], mix.means[j, 1 : 1 + d]
+            total += wj * mix.s0[j] * (a / d + (u - u.mean()) / np.sqrt(d))
+        s = total.sum()
+        total = total / s if abs(s) > 1e-12 else total
+        return {name: float(v) for name, v in zip(self.pool.devices, total)}
+
+    # ----------------------------------------------------------------- active choice
+    def _default_candidates(self) -> np.ndarray:
+        return self.pool.reference_indices
+
+    def _select(self, n: int, candidates: np.ndarray, *, seed: int) -> np.ndarray:
+        """Greedy integrated-variance reduction: each pick most reduces the posterior variance
+        summed over the candidates, given the picks before it (batch-aware, needs no values).
+        With several anchors, the reductions are weighted by the anchors' probabilities."""
+        rng = np.random.default_rng(seed)
+        H = self._features(candidates)
+        H = H - H.mean(axis=0)  # the offset is free: only differences between archs matter
+        sub = rng.choice(H.shape[0], size=min(H.shape[0], 2000), replace=False)
+        G = H[sub].T @ H[sub] / len(sub)
+        mix = self.mixture
+        group_w = np.array([mix.weights[mix.group == g].sum() for g in range(len(mix.covs))])
+        covs = [c.copy() for c in mix.covs]
+        picks: list[int] = []
+        for _ in range(n):
+            gain = np.zeros(H.shape[0])
+            for gw, cov in zip(group_w, covs):
+                if gw <= 0:
+                    continue
+                hc = H @ cov
+                var = np.einsum("ij,ij->i", hc, H)
+                gain += gw * np.einsum("ij,jk,ik->i", hc, G, hc) / (self.noise_var + var)
+            gain[picks] = -np.inf
+            best = int(np.argmax(gain + rng.random(len(gain)) * 1e-12))
+            picks.append(best)
+            for g, cov in enumerate(covs):
+                v = cov @ H[best]
+                covs[g] = cov - np.outer(v, v) / (self.noise_var + float(H[best] @ v))
+        return np.array(picks, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- meta-tuning
+@dataclass
+class MetaResult:
+    """What meta-tuning learned for one ``k``.
+
+    Attributes:
+        config: The chosen hyper-parameters.
+        k: The number of measurements simulated.
+        scores: Mean Spearman of each candidate setting over the pseudo-targets.
+        calibration: ``(mean, sd)`` of actual minus estimated Spearman over the pseudo-targets.
+        n_tasks: Number of pseudo-target draws.
+    """
+
+    config: HierarchicalConfig
+    k: int
+    scores: dict[HierarchicalConfig, float]
+    calibration: tuple[float, float]
+    n_tasks: int
+
+
+def meta_tune(
+    pool: ProxyPool,
+    proxies: tuple[str, ...],
+    k: int,
+    *,
+    grid: tuple[HierarchicalConfig, ...] = META_GRID,
+    draws: int = 2,
+    seed: int = 0,
+    calibrate: bool = True,
+) -> MetaResult:
+    """Choose the hyper-parameters that rank pseudo-targets best (each pool device in turn).
+
+    Args:
+        pool: All devices available (pseudo-targets are drawn from them).
+        proxies: The proxies the real target will use; a pseudo-target ``e`` uses
+            ``proxies`` without ``e``.
+        k: Number of target measurements to simulate.
+        grid: Candidate settings.
+        draws: Random draws of the ``k`` architectures per pseudo-target.
+        seed: Seed of those draws.
+        calibrate: Also measure how the estimated Spearman errs on the pseudo-targets.
+    """
+    rng = np.random.default_rng(seed)
+    ref = pool.reference_latency
+    idx = pool.reference_indices
+    n_ref = ref.shape[0]
+    k = int(max(2, min(k, n_ref // 2)))
+    onehot = pool.space.one_hot(idx).astype(np.float64)
+    n_dec = len(pool.space.decisions)
+    pos = {d: i for i, d in enumerate(pool.devices)}
+    tasks = []
+    for e in pool.devices:
+        others = [pos[d] for d in proxies if d != e]
+        if not others:
+            continue
+        for _ in range(draws):
+            tasks.append((pos[e], others, rng.choice(n_ref, size=k, replace=False)))
+    true_ranks = {j: stats.rankdata(ref[:, j]) for j in {t[0] for t in tasks}}
+    scores: dict[HierarchicalConfig, list[float]] = {cfg: [] for cfg in grid}
+    for transform in TRANSFORMS:
+        cfgs = [c for c in grid if c.transform == transform]
+        if not cfgs:
+            continue
+        pn_all = _normalise(ref, ref, transform)
+        designs: dict[tuple[int, ...], tuple[np.ndarray, float]] = {}
+        for e, others, rows in tasks:
+            key = tuple(others)
+            if key not in designs:
+                m, C = _split(pn_all[:, others])
+                designs[key] = (np.column_stack([m, C]), _unit(C))
+            base, unit = designs[key]
+            y = _target(ref[rows, e], transform)
+            for cfg in cfgs:
+                g = np.sqrt(cfg.gamma * unit / n_dec)
+                H_k = np.hstack([base[rows], g * onehot[rows]]) if g > 0 else base[rows]
+                n_extra = onehot.shape[1] if g > 0 else 0
+                mix = _fit_mixture(H_k, y, len(others), n_extra, cfg, cfg.noise * unit)
+                f = mix.predict_split(base, g * onehot if g > 0 else None)
+                scores[cfg].append(_spearman_ranked(f, true_ranks[e]))
+    mean_scores = {cfg: float(np.mean(v)) for cfg, v in scores.items() if v}
+    best = max(grid, key=lambda c: (round(mean_scores.get(c, -2.0), 4), -grid.index(c)))
+    calibration = (0.0, 0.0)
+    if calibrate and tasks:
+        diffs = []
+        for e, others, rows in tasks[:: max(1, len(tasks) // 24)]:
+            sub = pool.subset([pool.devices[j] for j in others])
+            meas = Measurements(pool.space, tuple(pool.space.from_indices(idx[rows])), ref[rows, e], "pseudo-target")
+            pred = HierarchicalPredictor(sub, best, meas, seed=seed, n_samples=32)
+            actual = _spearman_ranked(pred.mixture.predict(pred._ref_H), true_ranks[e])
+            diffs.append(actual - pred.raw_estimated_spearman)
+        calibration = (float(np.mean(diffs)), float(np.std(diffs)))
+    return MetaResult(best, k, mean_scores, calibration, len(tasks))
