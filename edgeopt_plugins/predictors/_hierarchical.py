@@ -25,6 +25,7 @@ The same pseudo-targets calibrate the estimated rank correlation.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +98,27 @@ def _unit(C_ref: np.ndarray) -> float:
 
 
 @dataclass
+class _Group:
+    """Components sharing one prior variance: enough to rebuild their posterior covariance."""
+
+    prior_var: np.ndarray  # (P,)
+    hq_pv: np.ndarray | None  # (k-1, P) contrasts of the design times the prior variance
+    chol: np.ndarray | None  # Cholesky factor of the contrasts' covariance, (k-1, k-1)
+    _cov: np.ndarray | None = None
+
+    @property
+    def cov(self) -> np.ndarray:
+        """Posterior covariance of ``(a, u, v)`` in units of ``s0^2`` (built on first use)."""
+        if self._cov is None:
+            cov = np.diag(self.prior_var)
+            if self.hq_pv is not None and self.chol is not None:
+                half = np.linalg.solve(self.chol, self.hq_pv)
+                cov = cov - half.T @ half
+            self._cov = (cov + cov.T) / 2
+        return self._cov
+
+
+@dataclass
 class _Mixture:
     """Posterior of the model: one Gaussian component per prior anchor, weighted by evidence.
 
@@ -106,9 +128,9 @@ class _Mixture:
 
     c: np.ndarray  # (J,) offsets
     s0: np.ndarray  # (J,) scales
-    means: np.ndarray  # (J, P) posterior means of (a, u, v)
-    covs: list[np.ndarray]  # per group, (P, P), in units of s0^2
-    group: np.ndarray  # (J,) index into covs
+    means: np.ndarray  # (J, P) posterior means of (a, u, v), prior mean (1, 0, ...) or an anchor
+    groups: list[_Group]
+    group: np.ndarray  # (J,) index into groups
     weights: np.ndarray  # (J,) posterior probabilities
     tau2: np.ndarray  # (J,) residual scale (1 = as the prior expects)
 
@@ -125,43 +147,46 @@ class _Mixture:
         return out + float(self.c @ self.weights)
 
 
+@functools.lru_cache(maxsize=256)
+def _contrasts(k: int) -> np.ndarray:
+    """Orthonormal basis ``(k, k-1)`` of the vectors orthogonal to the ones vector."""
+    return np.linalg.qr(np.eye(k) - 1.0 / k)[0][:, : k - 1]
+
+
 def _group_posterior(
     H_k: np.ndarray | None, y: np.ndarray | None, prior_means: np.ndarray, prior_var: np.ndarray, noise_var: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Posteriors of components sharing one prior variance, given ``y ~ c + s0 * H_k @ phi``.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, _Group, np.ndarray, np.ndarray]:
+    """Posteriors of components sharing one prior variance, given ``y ~ c + s0 * (H_k @ phi + noise)``.
 
-    Returns ``(c, s0, means, cov, log evidence of y, tau2)``; the flat offset ``c`` is
-    integrated out by working with the ``k - 1`` contrasts of the points, and each
-    component's scale ``s0`` matches the spread of the points under its prior.
+    Returns ``(c, s0, means, group, log evidence of y, tau2)``. The flat offset ``c`` is
+    integrated out exactly by working with the ``k - 1`` contrasts of the points; each
+    component's scale ``s0`` matches the spread of the points under its prior. Only
+    ``(k-1) x (k-1)`` systems are solved, so wide designs (many one-hot columns) stay cheap.
     """
     J, P = prior_means.shape
     if H_k is None or y is None or y.shape[0] < 2:
-        return np.zeros(J), np.ones(J), prior_means.copy(), np.diag(prior_var), np.zeros(J), np.ones(J)
+        return np.zeros(J), np.ones(J), prior_means.copy(), _Group(prior_var, None, None), np.zeros(J), np.ones(J)
     k = y.shape[0]
-    Hc = H_k - H_k.mean(axis=0)
-    yc = y - y.mean()
-    proj = Hc @ prior_means.T  # (k, J)
-    expected = float(((Hc**2) @ prior_var).sum()) + (proj**2).sum(axis=0) + noise_var * (k - 1)
-    ss = float(yc @ yc)
-    s0 = np.sqrt(ss / expected) if ss > 0 else np.ones(J)
-    A = np.diag(1.0 / prior_var) + Hc.T @ Hc / noise_var
-    cov = np.linalg.inv(A)
-    cov = (cov + cov.T) / 2
-    rhs = (prior_means / prior_var[None, :]).T + (Hc.T @ yc)[:, None] / (noise_var * s0[None, :])
-    means = (cov @ rhs).T
-    c = y.mean() - s0 * (means @ H_k.mean(axis=0))
-    # Evidence on the contrasts (orthonormal basis of the vectors orthogonal to ones).
-    q = np.linalg.qr(np.eye(k) - 1.0 / k)[0][:, : k - 1]
+    q = _contrasts(k)
     Hq = q.T @ H_k
-    K = (Hq * prior_var[None, :]) @ Hq.T + noise_var * np.eye(k - 1)
+    yq = q.T @ y
+    hq_pv = Hq * prior_var[None, :]
+    K = hq_pv @ Hq.T + noise_var * np.eye(k - 1)
     L = np.linalg.cholesky(K)
-    R = (q.T @ y)[:, None] / s0[None, :] - Hq @ prior_means.T
+    proj = Hq @ prior_means.T  # (k-1, J)
+    expected = float(np.trace(K)) + (proj**2).sum(axis=0)
+    ss = float(yq @ yq)
+    s0 = np.sqrt(ss / expected) if ss > 0 else np.ones(J)
+    R = yq[:, None] / s0[None, :] - proj
     W = np.linalg.solve(L, R)
+    alpha = np.linalg.solve(L.T, W)
+    means = prior_means + alpha.T @ hq_pv
+    c = y.mean() - s0 * (means @ H_k.mean(axis=0))
     maha = (W**2).sum(axis=0)
     logdet = 2.0 * np.log(np.diag(L)).sum()
     log_ev = -0.5 * (maha + logdet + (k - 1) * np.log(2 * np.pi)) - (k - 1) * np.log(s0)
     tau2 = (_NU0 + maha) / (_NU0 + k - 1)
-    return c, s0, means, cov, log_ev, tau2
+    return c, s0, means, _Group(prior_var, hq_pv, L), log_ev, tau2
 
 
 def _fit_mixture(H_k: np.ndarray | None, y: np.ndarray | None, n_proxies: int, n_extra: int, config: HierarchicalConfig,
@@ -172,27 +197,28 @@ def _fit_mixture(H_k: np.ndarray | None, y: np.ndarray | None, n_proxies: int, n
     base_mean[0, 0] = 1.0
     base_var = np.ones(P)
     base_var[0] = config.kappa**2
-    groups = [(base_mean, base_var, np.array([1.0 - config.copy_prob if config.copy_prob > 0 else 1.0]))]
-    if config.copy_prob > 0 and n_proxies > 1:
+    use_copies = config.copy_prob > 0 and n_proxies > 1
+    priors = [(base_mean, base_var, np.array([1.0 - config.copy_prob if use_copies else 1.0]))]
+    if use_copies:
         anchors = np.zeros((n_proxies, P))
         anchors[:, 0] = 1.0
         anchors[np.arange(n_proxies), 1 + np.arange(n_proxies)] = np.sqrt(n_proxies)
         anchor_var = base_var.copy()
         anchor_var[1 : 1 + n_proxies] = config.copy_scale**2
-        groups.append((anchors, anchor_var, np.full(n_proxies, config.copy_prob / n_proxies)))
-    cs, s0s, means, covs, group, logw, tau2s = [], [], [], [], [], [], []
-    for g, (pm, pv, prior_w) in enumerate(groups):
-        c, s0, mu, cov, log_ev, tau2 = _group_posterior(H_k, y, pm, pv, noise_var)
+        priors.append((anchors, anchor_var, np.full(n_proxies, config.copy_prob / n_proxies)))
+    cs, s0s, means, groups, group, logw, tau2s = [], [], [], [], [], [], []
+    for g, (pm, pv, prior_w) in enumerate(priors):
+        c, s0, mu, grp, log_ev, tau2 = _group_posterior(H_k, y, pm, pv, noise_var)
         cs.append(c)
         s0s.append(s0)
         means.append(mu)
-        covs.append(cov)
+        groups.append(grp)
         group.append(np.full(len(c), g))
         logw.append(np.log(prior_w) + log_ev)
         tau2s.append(tau2)
     lw = np.concatenate(logw)
     w = np.exp(lw - lw.max())
-    return _Mixture(np.concatenate(cs), np.concatenate(s0s), np.vstack(means), covs, np.concatenate(group),
+    return _Mixture(np.concatenate(cs), np.concatenate(s0s), np.vstack(means), groups, np.concatenate(group),
                     w / w.sum(), np.concatenate(tau2s))
 
 
@@ -284,8 +310,8 @@ class HierarchicalPredictor(AdaptedPredictor):
         rng = np.random.default_rng(self.seed)
         mix = self.mixture
         factors = []
-        for cov in mix.covs:
-            w, vecs = np.linalg.eigh(cov)
+        for grp in mix.groups:
+            w, vecs = np.linalg.eigh(grp.cov)
             factors.append(vecs * np.sqrt(np.clip(w, 0.0, None))[None, :])
         comps = rng.choice(len(mix.weights), size=n_samples, p=mix.weights)
         out = np.empty((self._ref_H.shape[0], n_samples))
@@ -344,8 +370,8 @@ class HierarchicalPredictor(AdaptedPredictor):
         sub = rng.choice(H.shape[0], size=min(H.shape[0], 2000), replace=False)
         G = H[sub].T @ H[sub] / len(sub)
         mix = self.mixture
-        group_w = np.array([mix.weights[mix.group == g].sum() for g in range(len(mix.covs))])
-        covs = [c.copy() for c in mix.covs]
+        group_w = np.array([mix.weights[mix.group == g].sum() for g in range(len(mix.groups))])
+        covs = [grp.cov.copy() for grp in mix.groups]
         picks: list[int] = []
         for _ in range(n):
             gain = np.zeros(H.shape[0])
