@@ -303,8 +303,8 @@ def report(result: dict[str, Any]) -> str:
     lines = [
         "## Approach 1: proxy devices and few-shot adaptation",
         "",
-        f"Reproduce: `EDGEOPT_DATA_DIR=../shared/data python -m benchmarks.approach1{' --quick' if result['quick'] else ''}`"
-        f" (results in `benchmarks/results/{NAME}.json`, plot `benchmarks/results/{NAME}.png`; {result['seconds']:.0f} s).",
+        (f"Reproduce: `EDGEOPT_DATA_DIR=../shared/data python -m benchmarks.approach1{' --quick' if result['quick'] else ''}`"
+         f" (results in `benchmarks/results/{NAME}.json`, plot `benchmarks/results/{NAME}.png`; {result['seconds']:.0f} s)."),
         "",
     ]
     nb = result["spaces"]["nb201"]["summary"]
@@ -315,8 +315,8 @@ def report(result: dict[str, Any]) -> str:
     lines.append("")
     for space, res in result["spaces"].items():
         summ = res["summary"]
-        lines += [f"### {space}: {len(res['devices'])} held-out devices, {res['archs']:,} architectures, "
-                  f"{res['draws']} draws of the k points", "",
+        lines += [(f"### {space}: {len(res['devices'])} held-out devices, {res['archs']:,} architectures, "
+                   f"{res['draws']} draws of the k points"), "",
                   "Spearman on all architectures, mean / min over held-out devices (each device: mean over draws):", "",
                   "| method | " + " | ".join(f"k = {k}" for k in result["ks"]) + " |",
                   "|---|" + "---|" * len(result["ks"])]

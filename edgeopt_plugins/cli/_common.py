@@ -17,14 +17,14 @@ from edgeopt_plugins.spaces import available_spaces
 
 __all__ = [
     "add_data_dir",
-    "add_space",
     "add_quiet",
-    "write_csv",
+    "add_space",
+    "device_list",
+    "fraction",
+    "positive_int",
     "print_json",
     "print_table",
-    "positive_int",
-    "fraction",
-    "device_list",
+    "write_csv",
 ]
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from edgeopt_plugins import __version__
 from edgeopt_plugins.exceptions import EdgeOptError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 #: Modules of ``edgeopt_plugins.cli`` that each add one command with ``register(subparsers)``.
 COMMAND_MODULES = (

@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 
 from edgeopt_plugins._plots import new_figure, save_figure
-from edgeopt_plugins.cli._common import add_data_dir, add_space, device_list, print_json, print_table
+from edgeopt_plugins.cli._common import (
+    add_data_dir,
+    add_space,
+    device_list,
+    print_json,
+    print_table,
+)
 from edgeopt_plugins.data import load_table
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.predictors import monotonicity_report

@@ -6,10 +6,23 @@ Example:
     1.0
 """
 
-from edgeopt_plugins.predictors._adapt import ADAPT_METHODS, ProxyAdapter, SingleProxyPredictor, adapt
+from edgeopt_plugins.predictors._adapt import (
+    ADAPT_METHODS,
+    ProxyAdapter,
+    SingleProxyPredictor,
+    adapt,
+)
 from edgeopt_plugins.predictors._adapted import AdaptedPredictor
-from edgeopt_plugins.predictors._choice import CHOICE_CRITERIA, ProxyChoice, choose_proxy
-from edgeopt_plugins.predictors._hierarchical import META_GRID, HierarchicalConfig, HierarchicalPredictor
+from edgeopt_plugins.predictors._choice import (
+    CHOICE_CRITERIA,
+    ProxyChoice,
+    choose_proxy,
+)
+from edgeopt_plugins.predictors._hierarchical import (
+    META_GRID,
+    HierarchicalConfig,
+    HierarchicalPredictor,
+)
 from edgeopt_plugins.predictors._loop import MeasurementLoop, propose_measurements
 from edgeopt_plugins.predictors._measurements import Measurements, as_measurements
 from edgeopt_plugins.predictors._monotonicity import (
@@ -25,29 +38,29 @@ from edgeopt_plugins.predictors._proxy import PROXY_MODELS, ProxyPredictor
 from edgeopt_plugins.predictors._published import PublishedPredictor
 
 __all__ = [
-    "spearman",
-    "kendall",
-    "rank_correlation",
-    "monotonicity_matrix",
-    "monotonicity_report",
-    "central_device",
-    "Measurements",
-    "as_measurements",
-    "ProxyPredictor",
-    "PROXY_MODELS",
-    "ProxyPool",
-    "ProxyChoice",
-    "choose_proxy",
+    "ADAPT_METHODS",
     "CHOICE_CRITERIA",
+    "META_GRID",
+    "PROXY_MODELS",
     "AdaptedPredictor",
     "HierarchicalConfig",
     "HierarchicalPredictor",
-    "META_GRID",
+    "MeasurementLoop",
+    "Measurements",
+    "ProxyAdapter",
+    "ProxyChoice",
+    "ProxyPool",
+    "ProxyPredictor",
     "PublishedPredictor",
     "SingleProxyPredictor",
-    "ProxyAdapter",
     "adapt",
-    "ADAPT_METHODS",
-    "MeasurementLoop",
+    "as_measurements",
+    "central_device",
+    "choose_proxy",
+    "kendall",
+    "monotonicity_matrix",
+    "monotonicity_report",
     "propose_measurements",
+    "rank_correlation",
+    "spearman",
 ]

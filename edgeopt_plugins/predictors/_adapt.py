@@ -9,11 +9,15 @@ import numpy as np
 
 from edgeopt_plugins.data import MetricTable
 from edgeopt_plugins.exceptions import InputError
-from edgeopt_plugins.predictors._adapted import AdaptedPredictor, farthest_point_selection
+from edgeopt_plugins.predictors._adapted import (
+    AdaptedPredictor,
+    farthest_point_selection,
+)
 from edgeopt_plugins.predictors._hierarchical import (
     HierarchicalConfig,
     HierarchicalPredictor,
     MetaResult,
+    _small_matrix_threads,
     meta_tune,
 )
 from edgeopt_plugins.predictors._measurements import Measurements, as_measurements
@@ -22,7 +26,7 @@ from edgeopt_plugins.predictors._pool import ProxyPool
 from edgeopt_plugins.predictors._published import PublishedPredictor
 from edgeopt_plugins.spaces import SearchSpace
 
-__all__ = ["ProxyAdapter", "adapt", "ADAPT_METHODS", "SingleProxyPredictor"]
+__all__ = ["ADAPT_METHODS", "ProxyAdapter", "SingleProxyPredictor", "adapt"]
 
 #: ``hierarchical``: ours; ``published``: Lu et al. 2021; ``proxy``: one proxy, no adaptation.
 ADAPT_METHODS = ("hierarchical", "published", "proxy")
@@ -124,6 +128,10 @@ class ProxyAdapter:
                 :class:`Measurements`, or anything :func:`as_measurements` takes.
             space: Search space of a dict of measurements (checked for the others).
         """
+        with _small_matrix_threads():
+            return self._fit(measurements, space)
+
+    def _fit(self, measurements: Any, space: str | SearchSpace | None) -> AdaptedPredictor:
         data = None if measurements is None else as_measurements(measurements, space=space or self.space)
         if data is not None and data.space.name != self.space.name:
             raise InputError(f"ProxyAdapter: measurements are in {data.space.name!r}, proxies in {self.space.name!r}")

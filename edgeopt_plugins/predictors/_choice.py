@@ -13,7 +13,7 @@ from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.predictors._measurements import as_measurements
 from edgeopt_plugins.predictors._pool import ProxyPool
 
-__all__ = ["ProxyChoice", "choose_proxy", "CHOICE_CRITERIA"]
+__all__ = ["CHOICE_CRITERIA", "ProxyChoice", "choose_proxy"]
 
 CHOICE_CRITERIA = ("spearman", "posterior")
 

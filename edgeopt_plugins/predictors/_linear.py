@@ -14,7 +14,7 @@ import numpy as np
 
 from edgeopt_plugins.predictors._monotonicity import spearman
 
-__all__ = ["RidgePath", "ridge_path", "select_alpha", "ALPHAS"]
+__all__ = ["ALPHAS", "RidgePath", "ridge_path", "select_alpha"]
 
 #: Default penalty grid, relative to the mean squared singular value of the penalized block.
 ALPHAS = tuple(float(a) for a in np.logspace(-6, 3, 19))

@@ -14,7 +14,7 @@ from scipy import stats
 from edgeopt_plugins.data import MetricTable
 from edgeopt_plugins.exceptions import InputError
 
-__all__ = ["spearman", "kendall", "rank_correlation", "monotonicity_matrix", "monotonicity_report", "central_device"]
+__all__ = ["central_device", "kendall", "monotonicity_matrix", "monotonicity_report", "rank_correlation", "spearman"]
 
 
 def _pair(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,7 +162,7 @@ def monotonicity_report(
     for i, name in enumerate(names):
         col = sub.values[:, i]
         _, counts = np.unique(col, return_counts=True)
-        row = {"device": name, "distinct_values": int(len(counts)),
+        row = {"device": name, "distinct_values": len(counts),
                "tied_share": round(float(counts[counts > 1].sum() / len(col)), 4)}
         for method, mat in mats.items():
             others = mat[i].copy()

@@ -26,11 +26,11 @@ import numpy as np
 from edgeopt_plugins._io import atomic_write, display_path, write_json
 from edgeopt_plugins.exceptions import InputError, ModelFormatError
 from edgeopt_plugins.predictors._linear import ridge_path, select_alpha
-from edgeopt_plugins.predictors._measurements import Measurements, as_measurements
+from edgeopt_plugins.predictors._measurements import as_measurements
 from edgeopt_plugins.predictors._monotonicity import kendall, spearman
-from edgeopt_plugins.spaces import ArchLike, SearchSpace, get_space
+from edgeopt_plugins.spaces import SearchSpace, get_space
 
-__all__ = ["ProxyPredictor", "PROXY_FORMAT", "PROXY_MODELS"]
+__all__ = ["PROXY_FORMAT", "PROXY_MODELS", "ProxyPredictor"]
 
 PROXY_FORMAT = 1
 PROXY_MODELS = ("additive", "mlp")
@@ -303,7 +303,7 @@ class ProxyPredictor:
         return self
 
 
-def _SkipMLP(width: int, hidden: int) -> Any:  # noqa: N802 - a factory that reads like a class
+def _SkipMLP(width: int, hidden: int) -> Any:
     """``linear(x) + MLP(x)``: the linear path carries the additive part, the MLP the interactions."""
     import torch
     from torch import nn

@@ -22,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from edgeopt_plugins.predictors._adapted import AdaptedPredictor, farthest_point_selection
+from edgeopt_plugins.predictors._adapted import (
+    AdaptedPredictor,
+    farthest_point_selection,
+)
 from edgeopt_plugins.predictors._linear import ridge_path, select_alpha
 from edgeopt_plugins.predictors._measurements import Measurements
 from edgeopt_plugins.predictors._monotonicity import spearman

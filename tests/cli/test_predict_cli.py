@@ -115,7 +115,7 @@ def test_bad_input_is_one_line_exit_2_and_no_output(run_cli, setup, tmp_path, ch
     elif change == "no_table":
         data = tmp_path / "empty"
         data.mkdir()
-    code, stdout, err = run_cli("predict", "--data-dir", data, "--profile", profile, "--archs", archs, "--out", out,
+    code, _, err = run_cli("predict", "--data-dir", data, "--profile", profile, "--archs", archs, "--out", out,
                                 *extra)
     assert code == 2
     assert fragment in err

@@ -8,7 +8,12 @@ from scipy import stats
 
 from edgeopt_plugins.data import MetricTable
 from edgeopt_plugins.exceptions import InputError
-from edgeopt_plugins.predictors import kendall, monotonicity_matrix, monotonicity_report, spearman
+from edgeopt_plugins.predictors import (
+    kendall,
+    monotonicity_matrix,
+    monotonicity_report,
+    spearman,
+)
 from edgeopt_plugins.spaces import get_space
 
 

@@ -9,7 +9,13 @@ import pytest
 
 from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import ArchitectureError, InputError, ModelFormatError
-from edgeopt_plugins.predictors import Measurements, ProxyPool, ProxyPredictor, as_measurements, spearman
+from edgeopt_plugins.predictors import (
+    Measurements,
+    ProxyPool,
+    ProxyPredictor,
+    as_measurements,
+    spearman,
+)
 from edgeopt_plugins.spaces import get_space
 from tests._synthetic import device_latency, fleet
 
@@ -28,7 +34,7 @@ def _meas(idx: np.ndarray, lat: np.ndarray) -> Measurements:
 def test_additive_model_recovers_an_additive_device_exactly():
     train, test = _split(300, 200)
     costs = np.random.default_rng(1).uniform(0.0, 2.0, size=SPACE.one_hot_width)
-    truth = lambda idx: 0.7 + SPACE.one_hot(idx) @ costs  # noqa: E731
+    truth = lambda idx: 0.7 + SPACE.one_hot(idx) @ costs
     model = ProxyPredictor(model="additive").fit(_meas(train, truth(train)))
     np.testing.assert_allclose(model.predict(test), truth(test), rtol=1e-6)
     assert model.evaluate(_meas(test, truth(test)))["spearman"] == pytest.approx(1.0)
@@ -37,7 +43,7 @@ def test_additive_model_recovers_an_additive_device_exactly():
 def test_mlp_beats_additive_on_a_device_with_interactions():
     train, test = _split(2500, 800, seed=2)
     rng = np.random.default_rng(0)
-    lat = lambda idx: device_latency(idx, np.random.default_rng(5), interaction=1.0, noise=0.0)  # noqa: E731
+    lat = lambda idx: device_latency(idx, np.random.default_rng(5), interaction=1.0, noise=0.0)
     y_tr, y_te = lat(train), lat(test)
     add = ProxyPredictor(model="additive").fit(_meas(train, y_tr)).evaluate(_meas(test, y_te))
     mlp = ProxyPredictor(model="mlp", max_epochs=60, seed=0).fit(_meas(train, y_tr)).evaluate(_meas(test, y_te))
