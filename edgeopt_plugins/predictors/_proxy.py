@@ -135,6 +135,18 @@ class ProxyPredictor:
     def _fit_mlp(self, idx: np.ndarray, y: np.ndarray) -> None:
         import torch
 
+        # A 64-wide network gains nothing from intra-op threads, and on a busy machine
+        # their hand-offs make training many times slower: train on one thread.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            self._train_mlp(idx, y)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _train_mlp(self, idx: np.ndarray, y: np.ndarray) -> None:
+        import torch
+
         x = self._features(idx)
         mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
         y_mean, y_std = float(y.mean()), float(y.std() + 1e-12)
