@@ -48,11 +48,13 @@ from edgeopt_plugins.predictors import (
 
 NAME = "approach1"
 KS = (0, 5, 10, 20, 50)
-METHODS = ("flops", "proxy_central", "proxy_best_k", "proxy_oracle", "published", "k_only", "hierarchical")
+METHODS = ("flops", "proxy_central", "proxy_best_k", "proxy_best_posterior", "proxy_oracle", "published", "k_only",
+           "hierarchical")
 LABELS = {
     "flops": "FLOPs",
     "proxy_central": "central proxy",
     "proxy_best_k": "best proxy (chosen on k points)",
+    "proxy_best_posterior": "best proxy (chosen by our posterior)",
     "proxy_oracle": "oracle best proxy (reference)",
     "published": "published adaptation (Lu et al.)",
     "k_only": "per-device model, k points alone",
@@ -93,7 +95,8 @@ def _evaluate_target(table, target: str, ks: tuple[int, ...], draws: int, seed: 
     out: dict[str, Any] = {"central_proxy": central, "oracle_proxy": max(proxy_rho, key=proxy_rho.get), "k": {}}
     timings = {"hierarchical": 0.0, "published": 0.0}
     rng = np.random.default_rng([seed, table.device_index(target)])
-    estimates = []
+    estimates: list[dict[str, Any]] = []
+    choices: list[dict[str, Any]] = []
     for k in ks:
         per: dict[str, list[float]] = {m: [] for m in METHODS}
         n_draws = 1 if k == 0 else draws
@@ -106,23 +109,32 @@ def _evaluate_target(table, target: str, ks: tuple[int, ...], draws: int, seed: 
                 timings["hierarchical"] += time.perf_counter() - t0
                 per["published"].append(_rho(pub.fit(None).predict(allidx), truth_z))
                 per["proxy_best_k"].append(fixed["proxy_central"])
+                per["proxy_best_posterior"].append(fixed["proxy_central"])
                 continue
             pick = rng.choice(len(rows), size=k, replace=False)
             meas = Measurements(table.space, tuple(proxies.archs[i] for i in pick), truth[pick], "target")
             choice = choose_proxy(pool, meas, n_boot=20, seed=seed)
             per["proxy_best_k"].append(proxy_rho[choice.device])
+            choices.append({"k": k, "criterion": "spearman", "estimated": choice.estimated_spearman,
+                            "std": choice.spearman_std, "actual": proxy_rho[choice.device]})
             t0 = time.perf_counter()
             model = hier.fit(meas)
             per["hierarchical"].append(_rho(model.predict(allidx), truth_z))
             timings["hierarchical"] += time.perf_counter() - t0
             estimates.append({"k": k, "estimated": model.estimated_spearman, "std": model.spearman_std,
                               "actual": per["hierarchical"][-1]})
+            by_proxy = model.proxy_spearman()  # the same posterior ranks every single proxy
+            best = max(by_proxy, key=lambda d: by_proxy[d][0])
+            per["proxy_best_posterior"].append(proxy_rho[best])
+            choices.append({"k": k, "criterion": "posterior", "estimated": by_proxy[best][0], "std": by_proxy[best][1],
+                            "actual": proxy_rho[best]})
             t0 = time.perf_counter()
             per["published"].append(_rho(pub.fit(meas).predict(allidx), truth_z))
             timings["published"] += time.perf_counter() - t0
             per["k_only"].append(_rho(ProxyPredictor(model="additive").fit(meas).predict(allidx), truth_z))
         out["k"][str(k)] = {m: [round(v, 5) for v in vals] for m, vals in per.items() if vals}
     out["estimates"] = estimates
+    out["choices"] = choices
     out["seconds"] = {m: round(v, 3) for m, v in timings.items()}
     if loop:
         out["loop"] = _decision_loops(hier, pub, proxies, truth, truth_z, seed)
@@ -208,6 +220,20 @@ def _summarise(per_target: dict[str, Any], ks: tuple[int, ...]) -> dict[str, Any
                     "corr": round(float(np.corrcoef(e_, a)[0, 1]), 3) if len(sel) > 2 and np.std(e_) > 0 else None,
                     "coverage_90": round(float(np.mean(np.abs(e_ - a) <= 1.645 * s)), 3)}
     summary["calibration"] = calib
+    ch = [c for r in per_target.values() for c in r.get("choices", [])]
+    choice = {}
+    for crit in ("spearman", "posterior"):
+        for k in sorted({c["k"] for c in ch}):
+            sel = [c for c in ch if c["k"] == k and c["criterion"] == crit]
+            if not sel:
+                continue
+            e_ = np.array([c["estimated"] for c in sel])
+            a = np.array([c["actual"] for c in sel])
+            s = np.array([c["std"] for c in sel])
+            choice.setdefault(crit, {})[str(k)] = {
+                "mean_error": round(float(np.mean(e_ - a)), 4), "mean_abs_error": round(float(np.mean(np.abs(e_ - a))), 4),
+                "coverage_90": round(float(np.mean(np.abs(e_ - a) <= 1.645 * s + 1e-12)), 3)}
+    summary["proxy_choice_estimates"] = choice
     loops = {d: r["loop"] for d, r in per_target.items() if "loop" in r}
     if loops:
         summary["loop"] = {}
@@ -263,21 +289,25 @@ def run(*, quick: bool = False, progress: bool = True) -> dict[str, Any]:
 
 def _plot(result: dict[str, Any]) -> None:
     spaces = list(result["spaces"])
-    fig, axes = new_figure(2, len(spaces), figsize=(5.2 * len(spaces), 8.5), squeeze=False)
+    fig, axes = new_figure(2, len(spaces), figsize=(5.2 * len(spaces), 8.5), squeeze=False, layout="constrained")
     styles = {"flops": ":", "proxy_central": "--", "proxy_best_k": "-", "proxy_oracle": ":", "published": "-",
               "k_only": "-.", "hierarchical": "-"}
+    colors = {m: f"C{i}" for i, m in enumerate(METHODS)}
+    ks = result["ks"]
     for col, space in enumerate(spaces):
         summ = result["spaces"][space]["summary"]
         ax = axes[0][col]
         for m in METHODS:
-            ks = [k for k in result["ks"] if m in summ[str(k)]]
-            ax.plot(ks, [summ[str(k)][m]["mean"] for k in ks], styles[m], marker="o", ms=3, label=LABELS[m],
-                    lw=2.2 if m == "hierarchical" else 1.2)
+            pos = [i for i, k in enumerate(ks) if m in summ[str(k)]]
+            ax.plot(pos, [summ[str(ks[i])][m]["mean"] for i in pos], styles[m], color=colors[m], marker="o", ms=3,
+                    label=LABELS[m], lw=2.4 if m == "hierarchical" else 1.2)
+            if m == "hierarchical":
+                ax.plot(pos, [summ[str(ks[i])][m]["min"] for i in pos], ":", color=colors[m], lw=1.2,
+                        label="ours, worst device")
         ax.axhline(0.9, color="grey", lw=0.6)
         ax.axhline(0.95, color="grey", lw=0.6, ls="--")
-        ax.set_xscale("symlog", linthresh=5)
-        ax.set_xticks(result["ks"])
-        ax.set_xticklabels([str(k) for k in result["ks"]])
+        ax.set_xticks(range(len(ks)))
+        ax.set_xticklabels([str(k) for k in ks])
         ax.set_ylim(0.3, 1.0)
         ax.set_xlabel("k target measurements")
         ax.set_ylabel("mean Spearman over held-out devices")
@@ -289,8 +319,9 @@ def _plot(result: dict[str, Any]) -> None:
         shown = [m for m in METHODS if m != "flops"]
         data = [[float(np.mean(r["k"]["10"][m])) for r in per.values()] for m in shown]
         ax.boxplot(data, showfliers=False)
-        for i, vals in enumerate(data, start=1):
-            ax.scatter(np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), vals, s=6, alpha=0.7)
+        for i, (m, vals) in enumerate(zip(shown, data), start=1):
+            ax.scatter(np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), vals, s=6, alpha=0.7,
+                       color=colors[m])
         ax.set_xticks(range(1, len(shown) + 1))
         ax.set_xticklabels([LABELS[m].split(" (")[0] for m in shown], rotation=30, ha="right", fontsize=7)
         ax.axhline(0.8, color="red", lw=0.6)
@@ -323,8 +354,8 @@ def report(result: dict[str, Any]) -> str:
         for m in METHODS:
             cells = []
             for k in result["ks"]:
-                r = summ[str(k)][m]
-                cells.append(f"{r['mean']:.3f} / {r['min']:.3f}")
+                r = summ[str(k)].get(m)
+                cells.append(f"{r['mean']:.3f} / {r['min']:.3f}" if r else "-")
             lines.append(f"| {LABELS[m]} | " + " | ".join(cells) + " |")
         worst = summ["10"]["hierarchical"]
         lines += ["", f"Ours at k = 10: worst device {worst['worst_device']}, worst single draw {worst['worst_draw']:.3f}.", ""]
@@ -332,6 +363,11 @@ def report(result: dict[str, Any]) -> str:
         lines += ["Estimated vs actual Spearman (ours): " + "; ".join(
             f"k={k}: mean error {c['mean_error']:+.3f}, |error| {c['mean_abs_error']:.3f}, corr {c['corr']}, "
             f"90% interval covers {c['coverage_90']:.0%}" for k, c in cal.items()), ""]
+        pc = summ.get("proxy_choice_estimates", {})
+        if pc:
+            lines += ["Proxy choice, estimated vs actual Spearman of the chosen proxy: " + "; ".join(
+                f"{crit} k={k}: mean error {c['mean_error']:+.3f}, |error| {c['mean_abs_error']:.3f}, "
+                f"90% interval covers {c['coverage_90']:.0%}" for crit, by_k in pc.items() for k, c in by_k.items()), ""]
         if "loop" in summ:
             lines += [f"Decision loop (threshold {result['threshold']}, batches of 5, at most 50 measurements):", "",
                       "| loop | mean measurements | reached threshold | mean / min actual Spearman at stop | actual >= 0.9 |",

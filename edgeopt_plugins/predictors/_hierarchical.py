@@ -63,7 +63,8 @@ class HierarchicalConfig:
     Attributes:
         transform: ``"linear"`` (ms over each proxy's mean) or ``"log"`` (centred log-ms).
         noise: Target noise variance relative to the prior variance of the device spread.
-        gamma: Prior variance of the one-hot correction, in the same unit.
+        gammas: Prior variances of the one-hot correction, in the same unit; the posterior
+            averages over them by evidence (``0`` = no correction).
         kappa: Prior standard deviation of the average device's weight ``a`` (mean 1).
         copy_prob: Prior probability that the target is a near copy of one proxy (same
             chip family and setting); the rest goes to "a new mix of the proxies".
@@ -72,7 +73,7 @@ class HierarchicalConfig:
 
     transform: str = "linear"
     noise: float = 0.1
-    gamma: float = 0.1
+    gammas: tuple[float, ...] = (0.0, 0.1, 1.0)
     kappa: float = 1.0
     copy_prob: float = 0.5
     copy_scale: float = 0.5
@@ -81,7 +82,7 @@ class HierarchicalConfig:
 
 #: The settings meta-tuning chooses from.
 META_GRID: tuple[HierarchicalConfig, ...] = tuple(
-    HierarchicalConfig(t, 0.1, g, copy_prob=cp) for t, g, cp in itertools.product(TRANSFORMS, (0.0, 0.1, 0.3), (0.0, 0.5))
+    HierarchicalConfig(t, copy_prob=cp) for t, cp in itertools.product(TRANSFORMS, (0.0, 0.5))
 )
 
 
@@ -115,8 +116,21 @@ class _Group:
     prior_var: np.ndarray  # (P,)
     hq_pv: np.ndarray | None  # (k-1, P) contrasts of the design times the prior variance
     chol: np.ndarray | None  # Cholesky factor of the contrasts' covariance, (k-1, k-1)
+    hq: np.ndarray | None = None  # (k-1, P) contrasts of the design
+    yq: np.ndarray | None = None  # (k-1,) contrasts of the (transformed) measurements
     noise_var: float = 0.0
     _cov: np.ndarray | None = None
+
+    def sample(self, prior_mean: np.ndarray, s0: float, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` posterior draws ``(n, P)`` by Matheron's rule: a prior draw, corrected by the
+        data it would have produced; exact, and only a ``(k-1)``-sized solve per draw."""
+        phi0 = prior_mean[None, :] + np.sqrt(self.prior_var)[None, :] * rng.standard_normal((n, len(self.prior_var)))
+        if self.hq is None or self.chol is None or self.yq is None:
+            return phi0
+        eps = np.sqrt(self.noise_var) * rng.standard_normal((n, self.hq.shape[0]))
+        r = (self.yq / s0)[None, :] - phi0 @ self.hq.T - eps  # (n, k-1)
+        sol = np.linalg.solve(self.chol.T, np.linalg.solve(self.chol, r.T))  # (k-1, n)
+        return phi0 + sol.T @ self.hq_pv
 
     @property
     def cov(self) -> np.ndarray:
@@ -140,7 +154,8 @@ class _Mixture:
 
     c: np.ndarray  # (J,) offsets
     s0: np.ndarray  # (J,) scales
-    means: np.ndarray  # (J, P) posterior means of (a, u, v), prior mean (1, 0, ...) or an anchor
+    means: np.ndarray  # (J, P) posterior means of (a, u, v)
+    prior_means: np.ndarray  # (J, P) prior means: (1, 0, ...) or an anchor
     groups: list[_Group]
     group: np.ndarray  # (J,) index into groups
     weights: np.ndarray  # (J,) posterior probabilities
@@ -198,43 +213,51 @@ def _group_posterior(
     logdet = 2.0 * np.log(np.diag(L)).sum()
     log_ev = -0.5 * (maha + logdet + (k - 1) * np.log(2 * np.pi)) - (k - 1) * np.log(s0)
     tau2 = (_NU0 + maha) / (_NU0 + k - 1)
-    return c, s0, means, _Group(prior_var, hq_pv, L), log_ev, tau2
+    return c, s0, means, _Group(prior_var, hq_pv, L, Hq, yq), log_ev, tau2
 
 
 def _fit_mixture(H_k: np.ndarray | None, y: np.ndarray | None, n_proxies: int, n_extra: int, config: HierarchicalConfig,
                  noise_var: float) -> _Mixture:
-    """The posterior mixture for a design with ``1 + n_proxies + n_extra`` columns."""
+    """The posterior mixture for a design ``[m, C (n_proxies), one-hot (n_extra)]``.
+
+    Components: every anchor (the average device, and each proxy when ``copy_prob > 0``)
+    crossed with every noise level and every one-hot correction scale, weighted by prior
+    probability times evidence.
+    """
     P = 1 + n_proxies + n_extra
-    base_mean = np.zeros((1, P))
-    base_mean[0, 0] = 1.0
-    base_var = np.ones(P)
-    base_var[0] = config.kappa**2
     use_copies = config.copy_prob > 0 and n_proxies > 1
-    priors = [(base_mean, base_var, np.array([1.0 - config.copy_prob if use_copies else 1.0]))]
-    if use_copies:
-        anchors = np.zeros((n_proxies, P))
-        anchors[:, 0] = 1.0
-        anchors[np.arange(n_proxies), 1 + np.arange(n_proxies)] = np.sqrt(n_proxies)
-        anchor_var = base_var.copy()
-        anchor_var[1 : 1 + n_proxies] = config.copy_scale**2
-        priors.append((anchors, anchor_var, np.full(n_proxies, config.copy_prob / n_proxies)))
-    cs, s0s, means, groups, group, logw, tau2s = [], [], [], [], [], [], []
-    levels = config.noise_levels
-    for factor in levels:
+    gammas = config.gammas if n_extra else (0.0,)
+    cs, s0s, means, pms, groups, group, logw, tau2s = [], [], [], [], [], [], [], []
+    n_levels = len(config.noise_levels) * len(gammas)
+    for factor, gamma in itertools.product(config.noise_levels, gammas):
+        base_var = np.ones(P)
+        base_var[0] = config.kappa**2
+        base_var[1 + n_proxies :] = gamma
+        base_mean = np.zeros((1, P))
+        base_mean[0, 0] = 1.0
+        priors = [(base_mean, base_var, np.array([1.0 - config.copy_prob if use_copies else 1.0]))]
+        if use_copies:
+            anchors = np.zeros((n_proxies, P))
+            anchors[:, 0] = 1.0
+            anchors[np.arange(n_proxies), 1 + np.arange(n_proxies)] = np.sqrt(n_proxies)
+            anchor_var = base_var.copy()
+            anchor_var[1 : 1 + n_proxies] = config.copy_scale**2
+            priors.append((anchors, anchor_var, np.full(n_proxies, config.copy_prob / n_proxies)))
         for pm, pv, prior_w in priors:
             c, s0, mu, grp, log_ev, tau2 = _group_posterior(H_k, y, pm, pv, noise_var * factor)
             grp.noise_var = noise_var * factor
             cs.append(c)
             s0s.append(s0)
             means.append(mu)
+            pms.append(pm)
             group.append(np.full(len(c), len(groups)))
             groups.append(grp)
-            logw.append(np.log(prior_w / len(levels)) + log_ev)
+            logw.append(np.log(prior_w / n_levels) + log_ev)
             tau2s.append(tau2)
     lw = np.concatenate(logw)
     w = np.exp(lw - lw.max())
-    return _Mixture(np.concatenate(cs), np.concatenate(s0s), np.vstack(means), groups, np.concatenate(group),
-                    w / w.sum(), np.concatenate(tau2s))
+    return _Mixture(np.concatenate(cs), np.concatenate(s0s), np.vstack(means), np.vstack(pms), groups,
+                    np.concatenate(group), w / w.sum(), np.concatenate(tau2s))
 
 
 def _spearman_ranked(pred: np.ndarray, true_ranks: np.ndarray) -> float:
@@ -279,7 +302,8 @@ class HierarchicalPredictor(AdaptedPredictor):
         self._ref = pool.reference_latency
         _, C_ref = _split(_normalise(self._ref, self._ref, config.transform))
         self.unit = _unit(C_ref)
-        self._g = float(np.sqrt(config.gamma * self.unit / len(self.space.decisions)))
+        # One-hot columns scaled so that a correction prior variance of 1 equals the device spread.
+        self._g = float(np.sqrt(self.unit / len(self.space.decisions))) if max(config.gammas) > 0 else 0.0
         self.noise_var = config.noise * self.unit
         self._ref_H = self._design(self._ref, pool.reference_indices)
         n_extra = self._ref_H.shape[1] - 1 - len(pool.devices)
@@ -324,18 +348,17 @@ class HierarchicalPredictor(AdaptedPredictor):
         """Posterior draws of the (noisy, transformed) target on the reference set, one per column."""
         rng = np.random.default_rng(self.seed)
         mix = self.mixture
-        factors = []
-        for grp in mix.groups:
-            w, vecs = np.linalg.eigh(grp.cov)
-            factors.append(vecs * np.sqrt(np.clip(w, 0.0, None))[None, :])
         comps = rng.choice(len(mix.weights), size=n_samples, p=mix.weights)
-        out = np.empty((self._ref_H.shape[0], n_samples))
-        for i, j in enumerate(comps):
-            L = factors[mix.group[j]]
-            phi = mix.means[j] + np.sqrt(mix.tau2[j]) * (L @ rng.standard_normal(L.shape[1]))
-            noise = np.sqrt(mix.groups[mix.group[j]].noise_var * mix.tau2[j]) * rng.standard_normal(self._ref_H.shape[0])
-            out[:, i] = mix.c[j] + mix.s0[j] * (self._ref_H @ phi + noise)
-        return out
+        phis = np.empty((n_samples, mix.means.shape[1]))
+        for j in np.unique(comps):
+            rows = np.flatnonzero(comps == j)
+            grp = mix.groups[mix.group[j]]
+            draws = grp.sample(mix.prior_means[j], float(mix.s0[j]), rng, len(rows))
+            # widen by the residual scale of this component around its posterior mean
+            phis[rows] = mix.means[j] + np.sqrt(mix.tau2[j]) * (draws - mix.means[j])
+        noise_sd = np.sqrt(np.array([mix.groups[mix.group[j]].noise_var * mix.tau2[j] for j in comps]))
+        noise = rng.standard_normal((self._ref_H.shape[0], n_samples)) * noise_sd[None, :]
+        return mix.c[comps][None, :] + mix.s0[comps][None, :] * (self._ref_H @ phis.T + noise)
 
     def _sampled_spearman(self, n_samples: int) -> tuple[float, float]:
         """Spearman between the posterior mean and posterior draws of the truth, on the reference set."""
@@ -508,7 +531,7 @@ def _meta_tune(
             base, unit = designs[key]
             y = _target(ref[rows, e], transform)
             for cfg in cfgs:
-                g = np.sqrt(cfg.gamma * unit / n_dec)
+                g = np.sqrt(unit / n_dec) if max(cfg.gammas) > 0 else 0.0
                 H_k = np.hstack([base[rows], g * onehot[rows]]) if g > 0 else base[rows]
                 n_extra = onehot.shape[1] if g > 0 else 0
                 mix = _fit_mixture(H_k, y, len(others), n_extra, cfg, cfg.noise * unit)

@@ -21,7 +21,7 @@ from edgeopt_plugins.spaces import get_space
 from tests._synthetic import fleet
 
 SPACE = get_space("nb201")
-FAST = HierarchicalConfig(transform="linear", noise=0.1, gamma=0.1)  # skips meta-tuning
+FAST = HierarchicalConfig(transform="linear")  # fixed settings: skips meta-tuning
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_hierarchical_adaptation_beats_the_unadapted_proxies(world):
     adapted = ProxyAdapter(pool, seed=0).fit(_draw(table, "dev8", 15, seed=1))
     rho = spearman(adapted.predict(table.indices), truth)
     assert rho > max(central, prior) + 0.01
-    assert rho > 0.95
+    assert rho > 0.93
     assert adapted.k == 15 and abs(sum(adapted.proxy_weights.values()) - 1.0) < 1e-9
     assert 0.8 < adapted.estimated_spearman <= 1.0 and adapted.spearman_std > 0
 
