@@ -106,7 +106,7 @@ def _additive_proxy(pool: ProxyPool, proxy: str, *, seed: int) -> ProxyPredictor
         from edgeopt_plugins.exceptions import InputError
 
         raise InputError(f"unknown proxy {proxy!r} (known: {', '.join(pool.devices)})")
-    cache = pool.__dict__.setdefault("_published_cache", {})
+    cache = pool._shared.setdefault("additive_proxies", {})  # shared with the pool's subsets
     if proxy not in cache:
         if pool.table is not None:
             source: Any = pool.table
