@@ -6,4 +6,4 @@ traceback; files are written atomically.
 
 from edgeopt_plugins.cli._main import build_parser, main
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]

@@ -18,15 +18,15 @@ from edgeopt_plugins.spaces import available_spaces
 
 __all__ = [
     "add_data_dir",
-    "add_space",
     "add_quiet",
-    "write_csv",
+    "add_space",
     "check_output_file",
+    "device_list",
+    "fraction",
+    "positive_int",
     "print_json",
     "print_table",
-    "positive_int",
-    "fraction",
-    "device_list",
+    "write_csv",
 ]
 
 

@@ -11,15 +11,16 @@ from collections.abc import Sequence
 from edgeopt_plugins import __version__
 from edgeopt_plugins.exceptions import EdgeOptError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 #: Modules of ``edgeopt_plugins.cli`` that each add one command with ``register(subparsers)``.
 COMMAND_MODULES = (
     "_overview",
     "_data",
     "_profile",
-    "_fit",
+    "_monotonicity",
     "_predict",
+    "_fit",
     "_recommend",
     "_fleet",
 )

@@ -15,11 +15,22 @@ import pandas as pd
 
 from edgeopt_plugins._io import write_json
 from edgeopt_plugins._plots import new_figure, save_figure
-from edgeopt_plugins.cli._common import add_data_dir, device_list, print_json, print_table, write_csv
+from edgeopt_plugins.cli._common import (
+    add_data_dir,
+    device_list,
+    print_json,
+    print_table,
+    write_csv,
+)
 from edgeopt_plugins.data import load_table
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.optimizer import best_under_budget
-from edgeopt_plugins.predictors import central_device, kendall, monotonicity_matrix, spearman
+from edgeopt_plugins.predictors import (
+    central_device,
+    kendall,
+    monotonicity_matrix,
+    spearman,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -19,8 +19,10 @@ import pandas as pd
 
 from edgeopt_plugins._io import display_path, existing_file
 from edgeopt_plugins.cli._common import add_data_dir, add_space, fraction, write_csv
+from edgeopt_plugins.data import load_table
 from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import ArchitectureError, InputError
+from edgeopt_plugins.predictors import ADAPT_METHODS, ProxyAdapter, as_measurements
 from edgeopt_plugins.spaces import SearchSpace, get_space
 
 __all__ = ["METHODS", "PredictMethod", "read_archs"]
@@ -37,7 +39,7 @@ class PredictMethod:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("predict", help="predict latencies on a target device from a profile of it")
-    parser.add_argument("--method", choices=tuple(METHODS), default="conditioned",
+    parser.add_argument("--method", choices=tuple(METHODS), default="proxy",
                         help="; ".join(f"{name}: {m.help}" for name, m in METHODS.items()))
     add_space(parser)
     add_data_dir(parser)
@@ -112,6 +114,39 @@ def read_archs(path: Path, space: SearchSpace) -> list[str]:
     return out
 
 
+# --------------------------------------------------------------------------- method: proxy
+def _proxy_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("--method proxy")
+    group.add_argument("--proxy", default=None,
+                       help="force one proxy device (a column of the table); default: all devices of the table")
+    group.add_argument("--adapt", choices=ADAPT_METHODS, default="hierarchical",
+                       help="adaptation: hierarchical (ours, default), published (Lu et al. 2021), "
+                            "proxy (one proxy, rescaled)")
+    group.add_argument("--seed", type=int, default=0, help="seed of the adaptation (default 0)")
+
+
+def _predict_proxy(args: argparse.Namespace, space: SearchSpace, archs: list[str], profile: DeviceProfile) -> pd.DataFrame:
+    """Proxies from the table under --data-dir, adapted to the target's profile."""
+    target = as_measurements(profile, space=space)
+    table = load_table(space.name, "latency_ms", data_dir=args.data_dir)
+    if args.proxy is not None and args.proxy not in table.devices:
+        raise InputError(f"--proxy {args.proxy!r} is not a device of the {space.name} table "
+                         f"(known: {', '.join(table.devices)})")
+    adapter = ProxyAdapter(table, method=args.adapt, proxy=args.proxy, seed=args.seed)
+    model = adapter.fit(target)
+    frame = pd.DataFrame({"arch": archs, "latency_ms": model.predict(archs)})
+    if not args.quiet:
+        lo, hi = model.spearman_interval()
+        print(f"{model.method} adaptation from {model.k} measurements of {profile.name}: estimated Spearman "
+              f"{model.estimated_spearman:.3f} (90% interval {lo:.3f}-{hi:.3f})")
+        if model.needs_more(0.9):
+            ask = model.next_archs(5, seed=args.seed)
+            print("below 0.9: measuring these next would help most:")
+            for arch in ask:
+                print(f"  {arch}")
+    return frame
+
+
 # --------------------------------------------------------------------------- method: conditioned
 def _conditioned_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("--method conditioned")
@@ -137,6 +172,7 @@ def _predict_conditioned(args: argparse.Namespace, space: SearchSpace, archs: li
 
 #: ``--method`` name -> how to predict with it.
 METHODS: dict[str, PredictMethod] = {
+    "proxy": PredictMethod("proxy devices from the table, adapted to the profile", _proxy_arguments, _predict_proxy),
     "conditioned": PredictMethod("device-conditioned model with calibrated upper bounds (edgeopt fit)",
                                  _conditioned_arguments, _predict_conditioned),
 }

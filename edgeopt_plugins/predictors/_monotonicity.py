@@ -14,7 +14,7 @@ from scipy import stats
 from edgeopt_plugins.data import MetricTable
 from edgeopt_plugins.exceptions import InputError
 
-__all__ = ["spearman", "kendall", "rank_correlation", "monotonicity_matrix", "central_device"]
+__all__ = ["central_device", "kendall", "monotonicity_matrix", "monotonicity_report", "rank_correlation", "spearman"]
 
 
 def _pair(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,3 +108,68 @@ def central_device(names: Sequence[str], matrix: np.ndarray) -> str:
         raise InputError("central_device needs a square matrix over at least two devices")
     np.fill_diagonal(m, np.nan)
     return list(names)[int(np.nanargmax(np.nanmedian(m, axis=1)))]
+
+
+def monotonicity_report(
+    table: MetricTable, *, devices: Sequence[str] | None = None, methods: Sequence[str] = ("spearman",)
+) -> dict:
+    """Full monotonicity picture of a table: matrices, per-device neighbours, ties.
+
+    Args:
+        table: A latency (or energy) table.
+        devices: Columns to compare (default: all); at least two.
+        methods: Any of ``"spearman"``, ``"kendall"`` (both tie-aware).
+
+    Returns:
+        A JSON-ready dict: ``devices``, ``archs`` (rows measured on all of them),
+        ``matrices`` (method -> square list), ``summary`` (method -> min/median/max of the
+        off-diagonal values and the most central device) and ``per_device`` rows
+        (distinct values, share of tied rows, nearest device per method).
+
+    Example:
+        >>> import numpy as np
+        >>> from edgeopt_plugins.data import MetricTable
+        >>> from edgeopt_plugins.spaces import get_space
+        >>> archs = get_space("nb201").sample(4, seed=0)
+        >>> t = MetricTable("nb201", "latency_ms", archs, ["a", "b"], np.array([[1, 2], [2, 2], [3, 5], [4, 3.0]]))
+        >>> rep = monotonicity_report(t, methods=("spearman", "kendall"))
+        >>> rep["per_device"][1]["tied_share"]
+        0.5
+    """
+    names = list(devices) if devices is not None else list(table.devices)
+    if len(names) < 2:
+        raise InputError(f"monotonicity needs at least two devices, got {len(names)}")
+    if len(set(names)) != len(names):
+        raise InputError("monotonicity: a device is listed twice")
+    for method in methods:
+        if method not in ("spearman", "kendall"):
+            raise InputError(f"unknown rank correlation {method!r} (expected 'spearman' or 'kendall')")
+    cols = [table.device_index(d) for d in names]
+    complete = table.available[:, cols].all(axis=1)
+    if complete.sum() < 2:
+        raise InputError(f"{table.source}: fewer than 2 architectures are measured on all of {', '.join(names)}")
+    sub = table.select(devices=names, rows=complete)
+    out: dict = {"space": table.space.name, "metric": table.metric, "devices": names, "archs": int(complete.sum()),
+                 "matrices": {}, "summary": {}, "per_device": []}
+    mats = {}
+    for method in methods:
+        _, mat = monotonicity_matrix(sub, names, method)
+        mats[method] = mat
+        off = mat[~np.eye(len(names), dtype=bool)]
+        out["matrices"][method] = np.round(mat, 6).tolist()
+        out["summary"][method] = {"min": float(np.min(off)), "median": float(np.median(off)), "max": float(np.max(off)),
+                                  "central_device": central_device(names, mat)}
+    for i, name in enumerate(names):
+        col = sub.values[:, i]
+        _, counts = np.unique(col, return_counts=True)
+        row = {"device": name, "distinct_values": len(counts),
+               "tied_share": round(float(counts[counts > 1].sum() / len(col)), 4)}
+        for method, mat in mats.items():
+            others = mat[i].copy()
+            others[i] = -np.inf
+            j = int(np.argmax(others))
+            row[f"nearest_{method}"] = names[j]
+            row[f"{method}_to_nearest"] = float(mat[i, j])
+            row[f"{method}_median"] = float(np.median(np.delete(mat[i], i)))
+        out["per_device"].append(row)
+    return out
