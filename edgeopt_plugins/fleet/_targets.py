@@ -26,9 +26,10 @@ from edgeopt_plugins._io import display_path
 from edgeopt_plugins.data import MetricTable, load_table
 from edgeopt_plugins.devices import DeviceProfile, SimulatedFleet
 from edgeopt_plugins.exceptions import DataNotFoundError, InputError
+from edgeopt_plugins.optimizer import candidate_pool
 from edgeopt_plugins.spaces import SearchSpace, get_space
 
-__all__ = ["TargetSpec", "Targets", "build_targets", "candidate_pool"]
+__all__ = ["TargetSpec", "Targets", "build_targets", "pool_for"]
 
 #: Designs in the percentile/optimum pool of spaces too large to enumerate.
 POOL_SIZE = 5000
@@ -64,14 +65,12 @@ class TargetSpec:
         return out
 
 
-def candidate_pool(space: SearchSpace, table: MetricTable | None, *, seed: int = 0) -> list[str]:
+def pool_for(space: SearchSpace, table: MetricTable | None, *, seed: int = 0) -> list[str]:
     """Designs over which percentiles and optima are computed: the whole space when it is
     small (nb201), else the benchmark table's designs, else a seeded sample."""
-    if space.size <= 100_000:
-        return space.enumerate()
-    if table is not None:
-        return list(table.archs)
-    return space.sample(POOL_SIZE, seed=seed)
+    if table is None:
+        return space.from_indices(candidate_pool(space, np.zeros((0, len(space.decisions)), np.int64), POOL_SIZE, seed))
+    return space.from_indices(candidate_pool(space, table.indices, 0, seed))
 
 
 class Targets:
@@ -98,7 +97,7 @@ class Targets:
         dup = {n for n in self.names if self.names.count(n) > 1}
         if dup:
             raise InputError(f"target device names must be unique; repeated: {', '.join(sorted(dup)[:5])}")
-        self.pool = candidate_pool(self.space, self.table_or_none(), seed=spec.seed)
+        self.pool = pool_for(self.space, self.table_or_none(), seed=spec.seed)
         self.pool_indices = self.space.to_indices(self.pool)
 
     def __len__(self) -> int:

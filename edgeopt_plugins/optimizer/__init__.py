@@ -6,7 +6,8 @@
   optimizer), fitted by :meth:`ConditionedModel.fit` or :func:`fit_from_data`,
   saved and loaded as a folder of JSON + safetensors.
 - :class:`SearchGuide`: what Optuna samplers and NNI strategies ask of a
-  predictor stack; :class:`ConditionedGuide` serves it from a ``ConditionedModel``.
+  predictor stack; :class:`ConditionedGuide` serves it from a ``ConditionedModel``,
+  :class:`ProxyGuide` from proxy devices adapted to the target (approach 1).
 """
 
 from edgeopt_plugins.optimizer._exact import best_under_budget, top_under_budget
@@ -14,6 +15,7 @@ from edgeopt_plugins.optimizer._guide import GuideBase, Screening, SearchGuide
 from edgeopt_plugins.optimizer._learned import (
     LearnedOptimizer,
     OptimizerConfig,
+    candidate_pool,
     fit_learned_optimizer,
 )
 from edgeopt_plugins.optimizer._model import (
@@ -25,6 +27,7 @@ from edgeopt_plugins.optimizer._model import (
     fit_from_data,
 )
 from edgeopt_plugins.optimizer._conditioned_guide import ConditionedGuide, check_budget  # noqa: I001 (needs the model)
+from edgeopt_plugins.optimizer._proxy_guide import ProxyGuide
 
 __all__ = [
     "best_under_budget",
@@ -33,6 +36,7 @@ __all__ = [
     "GuideBase",
     "Screening",
     "ConditionedGuide",
+    "ProxyGuide",
     "check_budget",
     "ConditionedModel",
     "Design",
@@ -41,6 +45,7 @@ __all__ = [
     "LearnedOptimizer",
     "OptimizerConfig",
     "fit_learned_optimizer",
+    "candidate_pool",
     "MODEL_FORMAT",
     "MODEL_FORMAT_VERSION",
 ]

@@ -105,9 +105,7 @@ class Task:
 def candidate_pool(space: SearchSpace, table_indices: np.ndarray, size: int, seed: int) -> np.ndarray:
     """Every design of a small space; else the table designs plus ``size`` random ones."""
     if space.size <= POOL_ENUMERATE_LIMIT:
-        import itertools
-
-        return np.array(list(itertools.product(*[range(int(c)) for c in space.cardinalities])), dtype=np.int64)
+        return space.all_indices()
     extra = space.sample_indices(size, seed=seed, unique=False)
     pool = np.concatenate([np.asarray(table_indices, dtype=np.int64), extra])
     return np.unique(pool, axis=0)

@@ -13,5 +13,6 @@ Example:
 
 from edgeopt_plugins.samplers._conditioned import DeviceConditionedSampler
 from edgeopt_plugins.samplers._guided import GuidedSampler, latency_reader
+from edgeopt_plugins.samplers._proxy import ProxySampler
 
-__all__ = ["DeviceConditionedSampler", "GuidedSampler", "latency_reader"]
+__all__ = ["DeviceConditionedSampler", "ProxySampler", "GuidedSampler", "latency_reader"]

@@ -244,10 +244,14 @@ class SearchSpace(ABC):
         Raises:
             InputError: if the space has more than two million architectures.
         """
+        return self.from_indices(self.all_indices())
+
+    def all_indices(self) -> np.ndarray:
+        """Choice-index matrix of every architecture, in lexicographic order (small spaces only)."""
         if not self.is_finite_enumerable:
             raise InputError(f"{self.name}: the space has {self.size:.3g} architectures; too many to enumerate")
         grid = itertools.product(*[range(int(c)) for c in self.cardinalities])
-        return self.from_indices(np.array(list(grid), dtype=np.int64))
+        return np.array(list(grid), dtype=np.int64)
 
     def sample(self, n: int, *, seed: int | None = None, unique: bool = True) -> list[str]:
         """Draw ``n`` architectures uniformly at random.

@@ -37,9 +37,11 @@ with warnings.catch_warnings():
     )
     from edgeopt_plugins.strategies._strategy import GuidedStrategy
     from edgeopt_plugins.strategies._conditioned import DeviceConditionedStrategy  # noqa: I001
+    from edgeopt_plugins.strategies._proxy import ProxyStrategy
 
 __all__ = [
     "DeviceConditionedStrategy",
+    "ProxyStrategy",
     "GuidedStrategy",
     "run_nni_search",
     "NNISearchResult",

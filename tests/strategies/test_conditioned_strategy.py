@@ -31,3 +31,20 @@ def test_strategy_seeds_from_the_model_and_stays_within_budget(tiny_model_dir, n
     assert len(strategy.guide.observed) >= 9  # every reported latency refined the device (the last may be pending)
     violations = sum(lat[t.arch] > budget for t in result.trials)
     assert violations <= 3
+
+
+def test_proxy_strategy_excludes_the_target_and_searches(nb201_latency, nb201_accuracy, data_dir):
+    from edgeopt_plugins.strategies import ProxyStrategy
+
+    device = "raspi4"
+    profile = DeviceProfile.from_table(nb201_latency, device, k=10, seed=0)
+    lat = dict(zip(nb201_latency.archs, nb201_latency.column(device)))
+    acc = dict(zip(nb201_accuracy.archs, nb201_accuracy.column("cifar10")))
+    budget = float(np.percentile(list(lat.values()), 30))
+    strategy = ProxyStrategy(profile=profile, latency_budget_ms=budget, data_dir=data_dir, exclude_devices=[device],
+                             seed=0, population_size=6, sample_size=2)
+    assert device not in strategy.guide.adapter.pool.devices
+    result = run_nni_search("nb201", lambda arch: {"default": acc[arch], "latency_ms": lat[arch]}, strategy,
+                            max_trials=8)
+    assert len(result.trials) == 8
+    assert sum(lat[t.arch] <= budget for t in result.trials) >= 5
