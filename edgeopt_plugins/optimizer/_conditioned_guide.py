@@ -63,26 +63,29 @@ class ConditionedGuide(GuideBase):
         self.profile = DeviceProfile.coerce(profile, self.space)
         self.candidates = None if candidates is None else [self.space.format(a) for a in candidates]
         self._embedding = self.model.embed(self.profile)
-        self._warm: list[str] | None = None
+        self._warm: dict[float, list[str]] = {}
 
     def _refit(self, measurements: dict[str, float]) -> None:
         extended = self.profile.extended(list(measurements), list(measurements.values()))
         self._embedding = self.model.embed(extended)
-        self._warm = None
+        self._warm = {}
 
-    def warm_start(self, n: int) -> list[str]:
+    def warm_start(self, n: int, *, confidence: float | None = None) -> list[str]:
+        level = self.confidence if confidence is None else float(confidence)
         with self._lock:
-            if self._warm is None or len(self._warm) < n:
+            cached = self._warm.get(level)
+            if cached is None or len(cached) < n:
                 try:
                     designs = self.model.recommend(
-                        self._embedding, latency_budget_ms=self.latency_budget_ms, confidence=self.confidence,
+                        self._embedding, latency_budget_ms=self.latency_budget_ms, confidence=level,
                         candidates=self.candidates, top_k=max(n, 1),
                     )
                 except InfeasibleBudgetError as err:
-                    warnings.warn(f"edgeopt: {err}; no warm start", EdgeOptWarning, stacklevel=2)
+                    if level == self.confidence:
+                        warnings.warn(f"edgeopt: {err}; no warm start", EdgeOptWarning, stacklevel=2)
                     designs = []
-                self._warm = [d.arch for d in designs]
-            return list(self._warm[:n])
+                cached = self._warm[level] = [d.arch for d in designs]
+            return list(cached[:n])
 
     def screen(self, archs: Sequence[str]) -> Screening:
         with self._lock:

@@ -3,7 +3,9 @@
 A :class:`SearchGuide` knows one target device (through a profile that grows as the
 search measures designs) and one latency budget. It answers three questions:
 
-- which designs to try first (:meth:`SearchGuide.warm_start`),
+- which designs to try first (:meth:`SearchGuide.warm_start`), at the guide's
+  confidence (designs predicted to fit safely) or at a lower one (designs that
+  plausibly fit: what a search explores once the safe ones are measured),
 - what latency (and upper bound) and accuracy it predicts for candidate designs
   (:meth:`SearchGuide.screen`),
 - and it learns from every latency the search measures (:meth:`SearchGuide.observe`).
@@ -56,8 +58,12 @@ class SearchGuide(Protocol):
     space: SearchSpace
     latency_budget_ms: float | None
 
-    def warm_start(self, n: int) -> list[str]:
-        """Up to ``n`` designs to evaluate first, best first (canonical strings)."""
+    def warm_start(self, n: int, *, confidence: float | None = None) -> list[str]:
+        """Up to ``n`` designs to evaluate first, best first (canonical strings).
+
+        ``confidence`` overrides the confidence of the latency bound the designs must fit
+        (``0.5``: the median prediction fits the budget).
+        """
         ...
 
     def screen(self, archs: Sequence[str]) -> Screening:

@@ -114,15 +114,40 @@ class ProxyGuide(GuideBase):
         else:
             indices = table.indices if isinstance(table, MetricTable) else self.adapter.pool.reference_indices
             self.pool = self.space.from_indices(candidate_pool(self.space, indices, 0, seed))
+        self._pool_accuracy = None if self._accuracy is None else self._accuracy(self.pool)
+        self._refit_adapter: ProxyAdapter | None = None
         self._fit(self.profile)
 
     def _fit(self, profile: DeviceProfile) -> None:
-        self.predictor = self.adapter.fit(profile)
-        self.margin = upper_margin(profile.latency_ms, self.predictor.predict(list(profile.archs)), self.confidence)
-        self._warm: list[str] | None = None
+        adapter = self._refit_adapter or self.adapter
+        self.predictor = adapter.fit(profile)
+        self._fitted = profile
+        self._log_ratios = np.log(profile.latency_ms / self.predictor.predict(list(profile.archs)))
+        self.margin = self._margin(self.confidence)
+        self._pool_mean: np.ndarray | None = None
+        self._warm: dict[float, list[str]] = {}
+
+    def _margin(self, confidence: float) -> float:
+        return upper_margin(np.exp(self._log_ratios), np.ones_like(self._log_ratios), confidence)
 
     def _refit(self, measurements: dict[str, float]) -> None:
-        self._fit(self.profile.extended(list(measurements), list(measurements.values())))
+        # Refit when the data reached the next point of a fixed schedule (each a fifth larger),
+        # on the first measurements in the order they came: the fit depends only on what was
+        # measured, not on when observe() was called (an exactly resumable search), and the
+        # per-trial cost stays low.
+        size = len(self.profile) + len(measurements)
+        target = len(self.profile)
+        while (step := max(target + 1, target * 6 // 5)) <= size:
+            target = step
+        if target == len(self._fitted):
+            return
+        take = list(measurements.items())[: target - len(self.profile)]
+        if self._refit_adapter is None and self.adapter.method == "hierarchical" and self.adapter.config is None:
+            # Keep the hyper-parameters tuned for the initial profile; re-tuning costs a second.
+            self._refit_adapter = ProxyAdapter(self.adapter.pool, method="hierarchical", proxy=self.adapter.proxies,
+                                               config=self.adapter.meta(len(self.profile)).config,
+                                               seed=self.adapter.seed)
+        self._fit(self.profile.extended([a for a, _ in take], [v for _, v in take]))
 
     def screen(self, archs: Sequence[str]) -> Screening:
         with self._lock:
@@ -131,13 +156,17 @@ class ProxyGuide(GuideBase):
         accuracy = None if self._accuracy is None else self._accuracy(list(archs))
         return Screening(mean, mean * margin, accuracy)
 
-    def warm_start(self, n: int) -> list[str]:
+    def warm_start(self, n: int, *, confidence: float | None = None) -> list[str]:
         if self._accuracy is None:
             return []
+        level = self.confidence if confidence is None else float(confidence)
         with self._lock:
-            if self._warm is None:
-                s = self.screen(self.pool)
-                ok = np.flatnonzero(s.feasible(self.latency_budget_ms) & np.isfinite(s.accuracy))
-                order = ok[np.lexsort((s.latency_ms[ok], -s.accuracy[ok]))]
-                self._warm = [self.pool[i] for i in order[:max(n, 32)]]
-            return list(self._warm[:n])
+            cached = self._warm.get(level)
+            if cached is None or len(cached) < n:
+                if self._pool_mean is None:
+                    self._pool_mean = np.asarray(self.predictor.predict(self.pool), dtype=float)
+                mean, acc = self._pool_mean, self._pool_accuracy
+                ok = np.flatnonzero((mean * self._margin(level) <= self.latency_budget_ms) & np.isfinite(acc))
+                order = ok[np.lexsort((mean[ok], -acc[ok]))]
+                cached = self._warm[level] = [self.pool[i] for i in order[:max(n, 32)]]
+            return list(cached[:n])

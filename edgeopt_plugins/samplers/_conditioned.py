@@ -35,6 +35,7 @@ class DeviceConditionedSampler(GuidedSampler):
         latency_from: Where the objective reports measured latency: ``"user_attr:latency_ms"``
             (default), ``"objective:<i>"``, ``"constraint:<key>"`` (latency - budget) or a callable.
         n_warm_start: How many recommended designs to try first.
+        n_explore: How many trials then follow the designs that plausibly fit (median prediction).
         candidates: Only warm-start with these (deployable) architectures.
 
     Example:
@@ -65,8 +66,9 @@ class DeviceConditionedSampler(GuidedSampler):
         param_names: Mapping[str, str] | None = None,
         latency_from: LatencySpec = "user_attr:latency_ms",
         n_warm_start: int = 5,
+        n_explore: int = 20,
         candidates: Iterable[ArchLike] | None = None,
     ) -> None:
         guide = ConditionedGuide(model, profile, latency_budget_ms, confidence=confidence, candidates=candidates)
         super().__init__(guide, base_sampler=base_sampler, seed=seed, param_names=param_names,
-                         latency_from=latency_from, n_warm_start=n_warm_start)
+                         latency_from=latency_from, n_warm_start=n_warm_start, n_explore=n_explore)

@@ -3,15 +3,20 @@
 How a trial's architecture is chosen:
 
 1. **Warm start.** While the guide's top designs (the learned optimizer's
-   recommendations, or the adapted proxy's best designs) have not all been tried,
-   the next untried one is proposed.
-2. **Screened base proposal.** Otherwise the base sampler (TPE by default) proposes
+   recommendations, or the adapted proxy's best designs) whose latency upper bound
+   fits the budget have not all been tried, the next untried one is proposed.
+2. **Exploration.** Then, for ``n_explore`` trials, the guide's best designs that
+   *plausibly* fit (their bound at ``explore_confidence``, by default the median
+   prediction, fits the budget): the optimum under a budget usually sits right at
+   the budget, where a conservative bound hides it. The list is recomputed after
+   every measurement, so these trials follow the device as it becomes better known.
+3. **Screened base proposal.** Otherwise the base sampler (TPE by default) proposes
    a design as usual. If the guide predicts its latency upper bound fits the budget
    and it has not been tried, it is used unchanged. If not, it is *repaired*: its
    one- and two-decision neighbours are screened and the feasible, untried
    neighbour with the best predicted accuracy (or the smallest change when the
    guide has no accuracy model) is used instead.
-3. **Online adaptation.** Before every proposal the latencies the objective
+4. **Online adaptation.** Before every proposal the latencies the objective
    reported so far (a user attribute, an objective value or a constraint value)
    are handed to the guide, which refines its picture of the device.
 
@@ -101,6 +106,8 @@ class GuidedSampler(BaseSampler):
         param_names: Mapping from the space's decision names to the study's parameter names.
         latency_from: Where the objective reports measured latency (see :func:`latency_reader`).
         n_warm_start: How many of the guide's top designs to try first.
+        n_explore: How many trials then follow the guide's designs at ``explore_confidence``.
+        explore_confidence: Confidence of the bound used while exploring (0.5: the median).
         max_repairs: How many neighbours of a rejected proposal to screen.
     """
 
@@ -113,12 +120,17 @@ class GuidedSampler(BaseSampler):
         param_names: Mapping[str, str] | None = None,
         latency_from: LatencySpec = "user_attr:latency_ms",
         n_warm_start: int = 5,
+        n_explore: int = 20,
+        explore_confidence: float = 0.5,
         max_repairs: int = 64,
     ) -> None:
         if not isinstance(guide, SearchGuide):
             raise InputError(f"guide must implement SearchGuide (warm_start, screen, observe), got {type(guide).__name__}")
-        if n_warm_start < 0 or max_repairs < 1:
-            raise InputError(f"n_warm_start must be >= 0 and max_repairs >= 1, got {n_warm_start} and {max_repairs}")
+        if n_warm_start < 0 or n_explore < 0 or max_repairs < 1:
+            raise InputError(f"n_warm_start and n_explore must be >= 0 and max_repairs >= 1, got "
+                             f"{n_warm_start}, {n_explore} and {max_repairs}")
+        if not 0.0 < explore_confidence < 1.0:
+            raise InputError(f"explore_confidence must be between 0 and 1, got {explore_confidence!r}")
         self._guide = guide
         self._space = guide.space
         self._base = base_sampler if base_sampler is not None else optuna.samplers.TPESampler(seed=seed)
@@ -127,6 +139,8 @@ class GuidedSampler(BaseSampler):
         self._dists = self._space.distributions(param_names)
         self._latency = latency_reader(latency_from, guide.latency_budget_ms)
         self._n_warm = n_warm_start
+        self._n_explore = n_explore
+        self._explore_confidence = float(explore_confidence)
         self._max_repairs = max_repairs
         self._lock = threading.RLock()
         self._claimed: set[str] = set()  # designs proposed in this process, visible before storage catches up
@@ -161,7 +175,8 @@ class GuidedSampler(BaseSampler):
         self._guide.observe(self._measurements(trials))
         with self._lock:
             tried = self._tried(trials) | self._claimed
-            arch, source = self._choose(study, trial, tried, base_params)
+            explored = sum(t.system_attrs.get(ATTR_SOURCE) == "explore" for t in trials)
+            arch, source = self._choose(study, trial, tried, base_params, explored)
             self._claimed.add(arch)
         screening = self._guide.screen([arch])
         attrs = {ATTR_ARCH: arch, ATTR_SOURCE: source, ATTR_PRED: float(screening.latency_ms[0]),
@@ -199,12 +214,16 @@ class GuidedSampler(BaseSampler):
         return {a for t in trials if (a := self._arch_of(t)) is not None}
 
     def _choose(
-        self, study: Study, trial: FrozenTrial, tried: set[str], base_params: Mapping[str, Any]
+        self, study: Study, trial: FrozenTrial, tried: set[str], base_params: Mapping[str, Any], explored: int
     ) -> tuple[str, str]:
         if self._n_warm:
             for arch in self._guide.warm_start(self._n_warm):
                 if arch not in tried:
                     return arch, "warm_start"
+        if explored < self._n_explore:
+            for arch in self._guide.warm_start(self._n_warm + self._n_explore, confidence=self._explore_confidence):
+                if arch not in tried:
+                    return arch, "explore"
         proposal = self._base_proposal(study, trial, base_params)
         screen = self._guide.screen([proposal])
         if proposal not in tried and bool(screen.feasible(self._guide.latency_budget_ms)[0]):

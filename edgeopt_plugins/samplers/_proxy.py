@@ -42,6 +42,7 @@ class ProxySampler(GuidedSampler):
         param_names: The study's parameter names, if not the space's decision names.
         latency_from: Where the objective reports measured latency (see :func:`latency_reader`).
         n_warm_start: How many predicted-best designs to try first.
+        n_explore: How many trials then follow the designs that plausibly fit (median prediction).
         candidates: Only warm-start with these architectures.
 
     Example:
@@ -69,10 +70,11 @@ class ProxySampler(GuidedSampler):
         param_names: Mapping[str, str] | None = None,
         latency_from: LatencySpec = "user_attr:latency_ms",
         n_warm_start: int = 5,
+        n_explore: int = 20,
         candidates: Iterable[ArchLike] | None = None,
     ) -> None:
         guide = ProxyGuide(profile, latency_budget_ms, proxies=proxies, space=space, data_dir=data_dir,
                            exclude_devices=exclude_devices, method=method, proxy=proxy, accuracy=accuracy,
                            confidence=confidence, candidates=candidates, seed=seed or 0)
         super().__init__(guide, base_sampler=base_sampler, seed=seed, param_names=param_names,
-                         latency_from=latency_from, n_warm_start=n_warm_start)
+                         latency_from=latency_from, n_warm_start=n_warm_start, n_explore=n_explore)

@@ -4,6 +4,10 @@ How the next design is chosen (the NNI twin of :class:`~edgeopt_plugins.samplers
 
 1. **Warm start.** The guide's top designs (``guide.warm_start(n)``, asked once
    and kept in the state) are proposed first, in order.
+1b. **Exploration.** Then, for ``n_explore`` proposals, the guide's best designs
+   that plausibly fit (``guide.warm_start(..., confidence=explore_confidence)``,
+   recomputed as measurements arrive): the optimum usually sits at the budget,
+   where a conservative bound hides it.
 2. **Regularized (aging) evolution.** Until the population is full, random
    designs; then tournament selection (best of ``sample_size`` random members)
    and per-decision mutation of the winner. The oldest member leaves the
@@ -73,6 +77,9 @@ class GuidedStrategy(Strategy):
     Args:
         guide: The predictor stack for the target device and budget.
         n_warm_start: How many of the guide's top designs to try first.
+        n_explore: How many proposals then follow the guide's designs that plausibly fit
+            (their bound at ``explore_confidence`` fits the budget), recomputed after every measurement.
+        explore_confidence: Confidence of that bound (0.5: the median prediction).
         population_size: Members of the aging population.
         sample_size: Tournament size (``1 <= sample_size <= population_size``).
         mutation_prob: Chance that each decision is redrawn in a child (at least
@@ -99,6 +106,8 @@ class GuidedStrategy(Strategy):
         guide: SearchGuide,
         *,
         n_warm_start: int = 5,
+        n_explore: int = 20,
+        explore_confidence: float = 0.5,
         population_size: int = 20,
         sample_size: int = 5,
         mutation_prob: float | None = None,
@@ -117,6 +126,8 @@ class GuidedStrategy(Strategy):
                 "need n_warm_start >= 0, 1 <= sample_size <= population_size and max_attempts >= 1, got "
                 f"{n_warm_start}, {sample_size}, {population_size}, {max_attempts}"
             )
+        if n_explore < 0 or not 0.0 < explore_confidence < 1.0:
+            raise InputError(f"need n_explore >= 0 and 0 < explore_confidence < 1, got {n_explore}, {explore_confidence}")
         if mutation_prob is not None and not 0.0 <= mutation_prob <= 1.0:
             raise InputError(f"mutation_prob must be in [0, 1], got {mutation_prob}")
         if latency_from is not None and not isinstance(latency_from, str) and not callable(latency_from):
@@ -124,6 +135,8 @@ class GuidedStrategy(Strategy):
         self._guide = guide
         self._space = guide.space
         self._n_warm = n_warm_start
+        self._n_explore = n_explore
+        self._explore_confidence = float(explore_confidence)
         self.population_size = population_size
         self.sample_size = sample_size
         self.mutation_prob = 1.0 / len(self._space.decisions) if mutation_prob is None else float(mutation_prob)
@@ -225,6 +238,14 @@ class GuidedStrategy(Strategy):
             self._warm_cursor += 1
             if arch not in self._tried and (found := self._screen([arch], "warm_start")[0]) is not None:
                 return found
+        explored = sum(r["source"] == "explore" for r in self._history)
+        explored += sum(rec["source"] == "explore" for _, rec in self._pending.values())
+        if explored < self._n_explore:
+            level = self._explore_confidence
+            for arch in self._guide.warm_start(self._n_warm + self._n_explore, confidence=level):
+                if arch not in self._tried:
+                    s = self._guide.screen([arch])
+                    return _Proposal(arch, "explore", float(s.latency_ms[0]), float(s.latency_upper_ms[0]))
         nearest = []
         if len(self._population) + len(self._pending) >= self.population_size:
             found, near = self._search(self._mutants, "mutation")

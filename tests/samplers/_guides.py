@@ -43,9 +43,10 @@ class FormulaGuide(GuideBase):
         mean = true_latency(archs) * self.bias
         return Screening(mean, mean * self.margin, true_accuracy(archs))
 
-    def warm_start(self, n: int) -> list[str]:
+    def warm_start(self, n: int, *, confidence: float | None = None) -> list[str]:
         archs = SPACE.sample(400, seed=0)
         s = self.screen(archs)
-        ok = np.flatnonzero(s.feasible(self.latency_budget_ms))
+        bound = s.latency_ms if confidence is not None and confidence <= 0.5 else s.latency_upper_ms
+        ok = np.flatnonzero(bound <= self.latency_budget_ms)
         order = ok[np.argsort(-s.accuracy[ok])]
         return [archs[i] for i in order[:n]]
