@@ -92,12 +92,17 @@ def open_storage(url: str | os.PathLike[str], *, retries: int = 5) -> BaseStorag
         import sqlalchemy.exc
 
         # Several workers creating the schema at once collide on its version row: retry, it exists then.
-        return with_retries(
-            lambda: optuna.storages.RDBStorage(text, engine_kwargs={"pool_pre_ping": True}),
-            what=f"storage {describe_storage(text)}",
-            retries=retries,
-            also=(sqlalchemy.exc.IntegrityError,),
-        )
+        try:
+            return with_retries(
+                lambda: optuna.storages.RDBStorage(text, engine_kwargs={"pool_pre_ping": True}),
+                what=f"storage {describe_storage(text)}",
+                retries=retries,
+                also=(sqlalchemy.exc.IntegrityError,),
+            )
+        except (sqlalchemy.exc.NoSuchModuleError, sqlalchemy.exc.ArgumentError, ImportError) as err:
+            first = str(err).strip().splitlines()[0][:160]
+            raise InputError(f"storage {describe_storage(text)}: not a usable database URL ({first}); for "
+                             "PostgreSQL install the extra: pip install 'edgeopt-plugins[postgres]'") from None
     path = Path(text)
     if path.suffix not in _JOURNAL_SUFFIXES:
         raise InputError(
