@@ -1,120 +1,96 @@
-"""``edgeopt overview`` (the default job): proxy monotonicity and best designs on NB201.
-
-For a few target devices it shows how well a proxy device ranks their latencies
-and which design is best under a latency budget: the true optimum, and the
-design a proxy-only choice would deploy (its real latency and accuracy regret).
-"""
+"""``edgeopt overview`` (the default job): both approaches on held-out NB201 devices, then a fleet."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from edgeopt_plugins._io import write_json
+from edgeopt_plugins._overview import run_overview
 from edgeopt_plugins._plots import new_figure, save_figure
-from edgeopt_plugins.cli._common import (
-    add_data_dir,
-    device_list,
-    print_json,
-    print_table,
-    write_csv,
-)
+from edgeopt_plugins.cli._common import add_data_dir, add_quiet, device_list, print_json, print_table, write_csv
 from edgeopt_plugins.data import load_table
-from edgeopt_plugins.exceptions import InputError
-from edgeopt_plugins.optimizer import best_under_budget
-from edgeopt_plugins.predictors import (
-    central_device,
-    kendall,
-    monotonicity_matrix,
-    spearman,
-)
+
+METHODS = ("proxy_only", "approach1", "approach2")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("overview", help="monotonicity vs a proxy and best designs under a budget (NB201)")
+    parser = sub.add_parser("overview", help="proxy monotonicity, both approaches on held-out devices, a fleet (NB201)")
     add_data_dir(parser)
     parser.add_argument("--proxy", default=None, help="proxy device (default: the most central device)")
     parser.add_argument("--targets", type=device_list, default=None, help="comma-separated target devices")
     parser.add_argument("--budget-percentile", type=float, default=30.0,
                         help="latency budget per target, as a percentile of its latencies (default 30)")
     parser.add_argument("--dataset", default="cifar10", help="accuracy column: cifar10, cifar100, imagenet16_120")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="a model fitted without the targets (default: fit one into OUT/model)")
+    parser.add_argument("--fit-config", choices=("tiny", "fast", "default"), default="fast",
+                        help="size of the model fitted here (default fast)")
+    parser.add_argument("--fleet", type=int, default=1000, help="simulated devices in the fleet part (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of profiles and model (default 0)")
     parser.add_argument("--out", type=Path, default=Path("edgeopt-out"), help="output folder (default edgeopt-out)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_quiet(parser)
     parser.set_defaults(handler=run)
 
 
-def _spread_targets(names: list[str], corr_to_proxy: np.ndarray, n: int = 4) -> list[str]:
-    """``n`` devices spanning the range of agreement with the proxy (least to most)."""
-    order = np.argsort(corr_to_proxy)
-    picks = np.unique(np.round(np.linspace(0, len(order) - 1, n)).astype(int))
-    return [names[order[i]] for i in picks]
-
-
 def run(args: argparse.Namespace) -> int:
-    if not 0.0 < args.budget_percentile <= 100.0:
-        raise InputError(f"--budget-percentile must be in (0, 100], got {args.budget_percentile}")
-    latency = load_table("nb201", "latency_ms", data_dir=args.data_dir)
-    accuracy = load_table("nb201", "accuracy", data_dir=args.data_dir)
-    acc = accuracy.lookup(latency.archs, accuracy.devices[accuracy.device_index(args.dataset)])
-    names, matrix = monotonicity_matrix(latency)
-    proxy = args.proxy or central_device(names, matrix)
-    latency.device_index(proxy)  # unknown proxy: clear error before any work
-    others = [d for d in names if d != proxy]
-    corr = np.array([matrix[names.index(proxy), names.index(d)] for d in others])
-    targets = args.targets or _spread_targets(others, corr)
-    proxy_lat = latency.column(proxy)
-    rows = []
-    for target in targets:
-        lat = latency.column(target)
-        budget = float(np.nanpercentile(lat, args.budget_percentile))
-        best = best_under_budget(lat, acc, budget)
-        # Proxy-only choice: the same latency percentile, read off the proxy's ranking.
-        proxy_budget = float(np.nanpercentile(proxy_lat, args.budget_percentile))
-        pick = best_under_budget(proxy_lat, acc, proxy_budget)
-        rows.append({
-            "target": target,
-            "spearman": spearman(proxy_lat, lat),
-            "kendall": kendall(proxy_lat, lat),
-            "budget_ms": budget,
-            "best_arch": latency.archs[best],
-            "best_acc": float(acc[best]),
-            "best_ms": float(lat[best]),
-            "proxy_pick_acc": float(acc[pick]),
-            "proxy_pick_ms": float(lat[pick]),
-            "proxy_pick_over_budget": bool(lat[pick] > budget),
-            "regret": float(acc[best] - acc[pick]),
-        })
+    summary = run_overview(data_dir=args.data_dir, proxy=args.proxy, targets=args.targets,
+                           budget_percentile=args.budget_percentile, dataset=args.dataset, model_dir=args.model,
+                           cache_dir=args.out / "model", fit_config=args.fit_config, fleet_size=max(0, args.fleet),
+                           seed=args.seed, progress=not (args.quiet or args.json))
+    rows = summary["targets"]
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(pd.DataFrame(rows), args.out / "overview.csv")
-    summary = {"proxy": proxy, "budget_percentile": args.budget_percentile, "dataset": args.dataset, "targets": rows}
     write_json(args.out / "overview.json", summary)
-    _plot(latency, proxy, targets, acc, rows, args.out / "overview.png")
+    _plot(summary, args.data_dir, args.out / "overview.png")
     if args.json:
         print_json(summary)
         return 0
-    print(f"NB201: proxy device {proxy}; budget = {args.budget_percentile:g}th percentile of each target's latency;"
-          f" accuracy on {args.dataset}")
-    print_table(rows, ["target", "spearman", "kendall", "budget_ms", "best_acc", "best_ms",
-                       "proxy_pick_acc", "proxy_pick_ms", "proxy_pick_over_budget", "regret"])
+    print(f"NB201, proxy device {summary['proxy']}; budget = {args.budget_percentile:g}th percentile of each "
+          f"target's latency; accuracy on {args.dataset}; {summary['profile_size']} measurements per target\n")
+    print_table(rows, ["target", "spearman_vs_proxy", "adapted_spearman_k10", "budget_ms", "optimum_acc"])
+    print()
+    table = [{"target": r["target"], **{f"{m} regret": r[f"{m}_regret"] for m in METHODS},
+              **{f"{m} over": "yes" if r[f"{m}_over_budget"] else "no" for m in METHODS}} for r in rows]
+    print("accuracy regret vs the true optimum under the budget (points), and whether the real latency is over it:")
+    print_table(table)
+    if "fleet" in summary:
+        f = summary["fleet"]
+        rate = "-" if f["violation_rate"] is None else f"{100 * f['violation_rate']:.1f}%"
+        regret = "-" if f["mean_regret"] is None else f"{f['mean_regret']:.3f}"
+        print(f"\nfleet: {f['devices']} simulated devices recommended in {f['seconds']:.1f} s "
+              f"({f['ms_per_device']:.1f} ms/device); budget violations {rate}; mean regret {regret} points")
     print(f"\nwrote {args.out / 'overview.csv'}, {args.out / 'overview.json'}, {args.out / 'overview.png'}")
     return 0
 
 
-def _plot(latency, proxy: str, targets: list[str], acc: np.ndarray, rows: list[dict], path: Path) -> None:
-    fig, axes = new_figure(1, len(targets), figsize=(4 * len(targets), 3.6), squeeze=False)
+def _plot(summary: dict[str, Any], data_dir: Any, path: Path) -> None:
+    latency = load_table("nb201", "latency_ms", data_dir=data_dir)
+    rows = summary["targets"]
+    proxy = summary["proxy"]
+    fig, axes = new_figure(1, len(rows) + 1, figsize=(3.8 * (len(rows) + 1), 3.6), squeeze=False)
     x = latency.column(proxy)
-    for ax, target, row in zip(axes[0], targets, rows):
-        y = latency.column(target)
-        sc = ax.scatter(x, y, c=acc, s=2, cmap="viridis", rasterized=True)
+    for ax, row in zip(axes[0], rows):
+        ax.scatter(x, latency.column(row["target"]), s=2, alpha=0.3, rasterized=True)
         ax.axhline(row["budget_ms"], color="red", lw=0.8, label="budget")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(f"{proxy} latency (ms)")
-        ax.set_ylabel(f"{target} latency (ms)")
-        ax.set_title(f"{target}: Spearman {row['spearman']:.2f}", fontsize=9)
+        ax.set_xlabel(f"{proxy} latency (ms)", fontsize=8)
+        ax.set_ylabel(f"{row['target']} latency (ms)", fontsize=8)
+        ax.set_title(f"{row['target']}: Spearman {row['spearman_vs_proxy']:.2f}", fontsize=9)
         ax.legend(loc="upper left", fontsize=7)
-    fig.colorbar(sc, ax=axes[0].tolist(), label="accuracy (%)")
+    ax = axes[0][-1]
+    width = 0.8 / len(METHODS)
+    pos = np.arange(len(rows))
+    for i, method in enumerate(METHODS):
+        ax.bar(pos + i * width, [r[f"{method}_regret"] for r in rows], width, label=method.replace("_", " "))
+    ax.set_xticks(pos + width, [r["target"] for r in rows], rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("accuracy regret (points)")
+    ax.set_title("what to deploy under the budget", fontsize=9)
+    ax.legend(fontsize=7)
     save_figure(fig, path)

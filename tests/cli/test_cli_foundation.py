@@ -10,24 +10,31 @@ import pytest
 
 
 def test_default_job_writes_table_json_and_plot(run_cli, data_dir, tmp_path):
-    code, out, err = run_cli("--data-dir", data_dir, "--out", tmp_path)
+    code, out, err = run_cli("--data-dir", data_dir, "--out", tmp_path, "--fit-config", "tiny", "--fleet", "40",
+                             "--quiet")
     assert code == 0, err
-    assert "proxy device" in out and "spearman" in out
+    assert "proxy device" in out and "regret" in out and "fleet: 40 simulated devices" in out
     summary = json.loads((tmp_path / "overview.json").read_text())
     assert len(summary["targets"]) == 4
     for row in summary["targets"]:
-        assert row["best_ms"] <= row["budget_ms"]
-        assert row["regret"] >= 0
+        for method in ("proxy_only", "approach1", "approach2"):
+            assert row[f"{method}_regret"] >= 0 or row[f"{method}_over_budget"]
+    assert summary["fleet"]["devices"] == 40
     assert (tmp_path / "overview.png").stat().st_size > 10_000
     assert (tmp_path / "overview.csv").read_text().startswith("target,")
+    assert (tmp_path / "model" / "model.json").exists()  # cached for the next run
 
 
-def test_overview_json_with_chosen_devices(run_cli, data_dir, tmp_path):
-    code, out, _ = run_cli("overview", "--data-dir", data_dir, "--out", tmp_path, "--proxy", "pixel3",
-                           "--targets", "raspi4,eyeriss", "--json")
-    assert code == 0
+def test_overview_json_with_chosen_devices_and_a_model(run_cli, data_dir, tmp_path, tiny_model_dir):
+    code, out, err = run_cli("overview", "--data-dir", data_dir, "--out", tmp_path, "--proxy", "raspi4",
+                             "--targets", "pixel3,gold_6240", "--model", tiny_model_dir, "--fleet", "0", "--json")
+    assert code == 0, err
     summary = json.loads(out)
-    assert summary["proxy"] == "pixel3" and [r["target"] for r in summary["targets"]] == ["raspi4", "eyeriss"]
+    assert summary["proxy"] == "raspi4" and [r["target"] for r in summary["targets"]] == ["pixel3", "gold_6240"]
+    assert "fleet" not in summary
+    code, _, err = run_cli("overview", "--data-dir", data_dir, "--out", tmp_path, "--targets", "raspi4",
+                           "--model", tiny_model_dir, "--fleet", "0")
+    assert code == 2 and "was trained on target device(s) raspi4" in err
 
 
 def test_data_info_lists_all_tables(run_cli, data_dir):

@@ -40,7 +40,8 @@ def evaluate(arch: str) -> dict[str, float]:
 
 
 def _search(guide, max_trials, *, state=None, evaluator=evaluate, **options):
-    strategy = GuidedStrategy(guide, **{"seed": 0, "population_size": 8, "sample_size": 3, **options})
+    # n_explore=0: these tests look at the warm start, screening and evolution (exploration is tested below).
+    strategy = GuidedStrategy(guide, **{"seed": 0, "population_size": 8, "sample_size": 3, "n_explore": 0, **options})
     return run_nni_search("nb201", evaluator, strategy, max_trials=max_trials, state=state), strategy
 
 
@@ -137,8 +138,18 @@ class _FlatGuide(GuideBase):
         ones = np.ones(len(archs))
         return Screening(ones, ones, None)
 
-    def warm_start(self, n):
+    def warm_start(self, n, *, confidence=None):
         return []
+
+
+def test_exploration_follows_designs_whose_median_prediction_fits():
+    guide = FormulaGuide(BUDGET, bias=1.0, margin=1.5)  # a cautious bound hides the designs near the budget
+    result, strategy = _search(guide, 9, n_warm_start=2, n_explore=4)
+    sources = [h["source"] for h in strategy.history]
+    assert sources[:6] == ["warm_start"] * 2 + ["explore"] * 4 and "explore" not in sources[6:]
+    explored = [h for h in strategy.history if h["source"] == "explore"]
+    assert all(h["predicted_latency_ms"] <= BUDGET for h in explored)
+    assert any(h["latency_upper_ms"] > BUDGET for h in explored)  # beyond what the cautious bound allows
 
 
 def test_search_stops_with_a_warning_when_the_space_is_exhausted():
