@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _plot(summary: dict[str, Any], data_dir: Any, path: Path) -> None:
+    from matplotlib.ticker import NullFormatter
+
     latency = load_table("nb201", "latency_ms", data_dir=data_dir)
     rows = summary["targets"]
     proxy = summary["proxy"]
@@ -80,6 +82,8 @@ def _plot(summary: dict[str, Any], data_dir: Any, path: Path) -> None:
         ax.axhline(row["budget_ms"], color="red", lw=0.8, label="budget")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(f"{proxy} latency (ms)", fontsize=8)
         ax.set_ylabel(f"{row['target']} latency (ms)", fontsize=8)
         ax.set_title(f"{row['target']}: Spearman {row['spearman_vs_proxy']:.2f}", fontsize=9)
