@@ -189,7 +189,7 @@ def _concurrency(model_dir: Path, data_dir: Path, work: Path) -> dict[str, Any]:
 def run(*, quick: bool = False, model_dir: Path | None = None, progress: bool = True) -> dict[str, Any]:
     from edgeopt_plugins.optimizer import FitConfig, fit_from_data
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are expected here
     data_dir = resolve_data_dir()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
