@@ -68,9 +68,6 @@ def refine_device(
     if measure is None:
         row["refine_error"] = "no way to measure this device (give --measure-cmd)"
         return row
-    if row.get("infeasible"):
-        row["refine_error"] = "no design is predicted to fit the budget"
-        return row
     budget = float(row["budget_ms"])
     safe = guarded(measure, timeout_s=measure_timeout_s)
     sampler = DeviceConditionedSampler(model=problem.model, profile=targets.profile(index), latency_budget_ms=budget,

@@ -132,7 +132,8 @@ def test_failing_measurements_are_counted_and_the_fleet_goes_on(tiny_model_dir, 
 def test_postgres_fleet_of_50_devices_with_3_workers(tiny_model_dir, data_dir, tmp_path, postgres_url_or_skip,
                                                      run_name):
     storage_url = postgres_url_or_skip
-    s = settings(tiny_model_dir, data_dir, simulated=50, refine=2, seed=hash(run_name) % 1000)
+    # extra: a run name of its own, so reruns against the same database never resume an old run.
+    s = settings(tiny_model_dir, data_dir, simulated=50, refine=2, extra={"test_run": run_name})
     report = run_fleet(s, tmp_path, storage=storage_url, workers=3, progress=False)
     assert len(report.rows) == 50 and len({r["device"] for r in report.rows}) == 50
     claims = [st for st in open_storage(storage_url).get_all_studies()
