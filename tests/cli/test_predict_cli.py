@@ -122,3 +122,16 @@ def test_bad_input_is_one_line_exit_2_and_no_output(run_cli, setup, tmp_path, ch
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pred")]  # no temporary left behind
+
+
+def test_real_nb201_table_as_proxies(run_cli, nb201_latency, data_dir, tmp_path):
+    table = nb201_latency
+    DeviceProfile.from_table(table, "raspi4", k=10, seed=1).write(tmp_path / "raspi4.csv")
+    (tmp_path / "archs.txt").write_text("\n".join(table.archs[::500]) + "\n")
+    out = tmp_path / "pred.csv"
+    code, stdout, err = run_cli("predict", "--space", "nb201", "--data-dir", data_dir, "--profile", tmp_path / "raspi4.csv",
+                                "--archs", tmp_path / "archs.txt", "--out", out)
+    assert code == 0, err
+    pred = np.array([float(r["latency_ms"]) for r in _read(out)])
+    assert spearman(pred, table.column("raspi4")[::500]) > 0.95  # raspi4 is in the table: a near copy is found
+    assert "from 10 measurements of raspi4" in stdout

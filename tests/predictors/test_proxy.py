@@ -114,3 +114,14 @@ def test_pool_uses_measurements_where_it_has_them_and_predictors_elsewhere():
     assert pool.subset(["dev2"]).latencies(inside).shape == (5, 1)
     with pytest.raises(InputError, match="unknown proxy 'nope'"):
         pool.subset(["nope"])
+
+
+def test_pool_from_fitted_predictors_only():
+    table = fleet(3, 200, seed=5)
+    preds = {d: ProxyPredictor().fit(table, device=d) for d in table.devices}
+    pool = ProxyPool.from_predictors(preds, reference_size=50)
+    assert pool.devices == table.devices and pool.reference_latency.shape == (50, 3)
+    archs = list(table.archs[:4])
+    np.testing.assert_allclose(pool.latencies(archs)[:, 1], preds["dev1"].predict(archs))
+    with pytest.raises(InputError, match="no predictors"):
+        ProxyPool.from_predictors({})
