@@ -227,20 +227,17 @@ def _dedupe_rows(seqs: np.ndarray) -> np.ndarray:
     out = seqs.copy()
     if n < 2:
         return out
-    radix = np.cumprod(np.concatenate([[1], np.full(d - 1, 1 + int(seqs.max(initial=0)))]))
-    if float(radix[-1]) * (1 + int(seqs.max(initial=0))) < 2**62:
-        keys = (seqs * radix).sum(-1)
-        for i in range(b):
-            _, first = np.unique(keys[i], return_index=True)
-            dup = np.ones(n, dtype=bool)
-            dup[first] = False
-            out[i, dup] = -1
-    else:
-        for i in range(b):
-            _, first = np.unique(seqs[i], axis=0, return_index=True)
-            dup = np.ones(n, dtype=bool)
-            dup[first] = False
-            out[i, dup] = -1
+    from edgeopt_plugins.predictors._archkeys import row_keys
+
+    card = np.full(d, int(seqs.max(initial=0)) + 1)
+    keys = row_keys(seqs.reshape(-1, d), card).reshape(b, n)
+    order = np.argsort(keys, axis=1, kind="stable")  # equal keys keep their original order
+    sorted_keys = np.take_along_axis(keys, order, axis=1)
+    dup_sorted = np.zeros((b, n), dtype=bool)
+    dup_sorted[:, 1:] = sorted_keys[:, 1:] == sorted_keys[:, :-1]
+    dup = np.zeros((b, n), dtype=bool)
+    np.put_along_axis(dup, order, dup_sorted, axis=1)
+    out[dup] = -1
     return out
 
 
