@@ -225,3 +225,26 @@ def test_user_accuracy_function_serves_a_space_without_accuracy_data(data_dir):
     budget = float(np.quantile(table.column(table.devices[0]), 0.6))
     designs = m.recommend(prof, latency_budget_ms=budget, top_k=3)
     assert designs and all(d.latency_upper_ms <= budget and space.contains(d.arch) for d in designs)
+
+
+def test_energy_budget_is_respected_with_an_energy_model():
+    from tests._approach2 import synthetic_fleet
+
+    fleet = synthetic_fleet(12, energy=True, seed=11)
+    train = fleet.select(fleet.devices[:10])
+    space = fleet.space
+    m = ConditionedModel.fit(train, accuracy=lambda archs: [50.0 + 5 * a.count("conv") for a in archs],
+                             config=FitConfig.tiny(), seed=0)
+    assert m.has_energy
+    j = 11
+    rows = np.arange(12)
+    profile = DeviceProfile(space, tuple(space.from_indices(fleet.indices[rows])), fleet.latency_ms[rows, j],
+                            fleet.energy_mj[rows, j], {"name": "sim11"})
+    _, lat_up = m.predict(fleet.indices, profile)
+    _, en_up = m.predict(fleet.indices, profile, metric="energy_mj")
+    budget, e_budget = float(np.quantile(lat_up, 0.7)), float(np.quantile(en_up, 0.4))
+    designs = m.recommend(profile, latency_budget_ms=budget, energy_budget_mj=e_budget, top_k=3)
+    assert designs and all(d.latency_upper_ms <= budget and d.energy_upper_mj <= e_budget for d in designs)
+    assert "energy_upper_mj" in designs[0].to_dict()
+    with pytest.raises(InfeasibleBudgetError, match="energy budget"):
+        m.recommend(profile, latency_budget_ms=budget, energy_budget_mj=1e-6)
