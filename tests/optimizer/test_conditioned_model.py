@@ -248,3 +248,22 @@ def test_energy_budget_is_respected_with_an_energy_model():
     assert "energy_upper_mj" in designs[0].to_dict()
     with pytest.raises(InfeasibleBudgetError, match="energy budget"):
         m.recommend(profile, latency_budget_ms=budget, energy_budget_mj=1e-6)
+
+
+def test_quantization_policy_space_with_simulated_devices_and_user_accuracy():
+    from tests._approach2 import synthetic_cost_fleet
+
+    fleet = synthetic_cost_fleet("ofa_quant", 9, seed=4)
+    space = fleet.space
+
+    def accuracy_fn(archs):  # a toy: more weight bits and resolution help, with diminishing returns
+        parsed = [space.parse(a) for a in archs]
+        return [55 + 2 * sum(np.log2(p[f"wbits_{i}"]) for i in range(5)) / 5 + 0.02 * p["r"] for p in parsed]
+
+    m = ConditionedModel.fit(fleet.select(fleet.devices[:8]), accuracy=accuracy_fn, config=FitConfig.tiny(), seed=0)
+    j = 8
+    profile = DeviceProfile(space, tuple(space.from_indices(fleet.indices[:10])), fleet.latency_ms[:10, j])
+    budget = float(np.quantile(fleet.latency_ms[:, j], 0.5))
+    designs = m.recommend(profile, latency_budget_ms=budget, top_k=2)
+    assert designs and all(space.contains(d.arch) and d.latency_upper_ms <= budget for d in designs)
+    assert all("wbits" in d.arch for d in designs)
