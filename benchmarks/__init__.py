@@ -6,4 +6,4 @@ Each module in :data:`BENCHMARKS` has ``run(*, quick: bool) -> dict`` (writes
 """
 
 #: Benchmark modules in report order.
-BENCHMARKS: tuple[str, ...] = ("approach2",)
+BENCHMARKS: tuple[str, ...] = ("devices", "approach2")

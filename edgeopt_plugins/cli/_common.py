@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from edgeopt_plugins._io import atomic_write
+from edgeopt_plugins._io import atomic_write, display_path
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.spaces import available_spaces
 
@@ -20,6 +21,7 @@ __all__ = [
     "add_space",
     "add_quiet",
     "write_csv",
+    "check_output_file",
     "print_json",
     "print_table",
     "positive_int",
@@ -85,6 +87,27 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
         raise InputError(f"{p}: output file must end in .csv")
     with atomic_write(p, newline="") as handle:
         frame.to_csv(handle, index=False, lineterminator="\n")
+    return p
+
+
+def check_output_file(path: str | Path, suffix: str = ".csv") -> Path:
+    """``path`` if a file can be written there; checked before long work so that it fails early.
+
+    Raises:
+        InputError: for a wrong suffix, a folder, a parent that is a file, or a folder without write permission.
+    """
+    p = Path(path)
+    if p.suffix.lower() != suffix:
+        raise InputError(f"{p}: output file must end in {suffix}")
+    if p.is_dir():
+        raise InputError(f"{display_path(p)}: is a folder, expected a file path")
+    ancestor = p.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(f"{display_path(p)}: cannot write there ({display_path(ancestor)} is not a folder)")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(f"{display_path(p)}: cannot write there ({display_path(ancestor)} is not writable)")
     return p
 
 

@@ -17,6 +17,7 @@ __all__ = ["main", "build_parser"]
 COMMAND_MODULES = (
     "_overview",
     "_data",
+    "_profile",
     "_fit",
     "_predict",
     "_recommend",

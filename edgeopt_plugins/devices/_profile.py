@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeopt_plugins._io import atomic_write, display_path, existing_file, write_json
+from edgeopt_plugins._io import atomic_write, display_path, existing_file
 from edgeopt_plugins.data._table import MetricTable, invalid_value_reason
 from edgeopt_plugins.exceptions import ArchitectureError, InputError
 from edgeopt_plugins.spaces import ArchLike, SearchSpace, get_space
@@ -243,10 +243,14 @@ class DeviceProfile:
         return cls(sp, archs, lat_arr, energy_arr, meta)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write ``path`` (CSV) and its JSON sidecar atomically; returns the CSV path."""
+        """Write ``path`` (CSV) and its JSON sidecar atomically; returns the CSV path.
+
+        Both files are written to temporary files first: an error leaves neither behind.
+        """
         p = Path(path)
         columns = ["arch", "latency_ms"] + (["energy_mj"] if self.energy_mj is not None else [])
-        with atomic_write(p, newline="") as handle:
+        sidecar = json.dumps({"format": PROFILE_FORMAT, **self.metadata, "space": self.space.name}, indent=2)
+        with atomic_write(p, newline="") as handle, atomic_write(sidecar_path(p)) as side:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(columns)
             for i, arch in enumerate(self.archs):
@@ -254,7 +258,7 @@ class DeviceProfile:
                 if self.energy_mj is not None:
                     row.append(repr(float(self.energy_mj[i])))
                 writer.writerow(row)
-        write_json(sidecar_path(p), {"format": PROFILE_FORMAT, **self.metadata, "space": self.space.name})
+            side.write(sidecar + "\n")
         return p
 
 

@@ -129,3 +129,11 @@ def test_any_profile_file_reads_or_fails_with_one_clear_line(tmp_path, rows):
     else:
         assert len(p) >= 1
         assert np.isfinite(p.latency_ms).all() and (p.latency_ms > 0).all()
+
+
+def test_write_is_all_or_nothing(tmp_path):
+    p = DeviceProfile.from_dict("nb201", {ARCHS[0]: 1.0}, name="phone")
+    (tmp_path / "phone.json").mkdir()  # the sidecar cannot be written
+    with pytest.raises(InputError, match="is a folder"):
+        p.write(tmp_path / "phone.csv")
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["phone.json"]

@@ -1,0 +1,387 @@
+"""``TorchDevice``: real latency of architectures on this machine, measured with PyTorch.
+
+Each setting (threads, batch size, dtype, input resolution, CPU or GPU) is a
+different device with its own stable name, e.g. ``cpu-intel-xeon-processor-t1-b1-fp32``:
+that is how one machine becomes several real targets.
+
+How a measurement is made (:meth:`TorchDevice.measure`):
+
+1. The architectures are taken in groups of ``group_size``. Each model of a group is
+   built with random weights (seeded), converted to the dtype, and run ``warmup``
+   times.
+2. ``repeats`` rounds follow; each round times one forward pass of every model of
+   the group, in a freshly shuffled (seeded) order. A burst of background load
+   therefore hits a few samples of many architectures rather than all samples of
+   one, and per-architecture medians remove it.
+3. Per architecture, samples farther than 3 scaled MADs (``1.4826 x MAD``) from
+   the median are rejected as outliers; the latency is the median of the rest, with
+   its interquartile range (``latency_iqr_ms``) and MAD (``latency_mad_ms``).
+
+The clock (``clock="auto"``):
+
+- CPU with one thread: the CPU time of the thread running the model
+  (``time.thread_time_ns``). All the work runs in that thread, so this is the
+  wall-clock latency the model has when it has the core to itself, but without the
+  time other processes steal from it: on a shared or busy machine it stays stable
+  where wall-clock time does not (two 20-architecture NB201 profiles on a shared
+  2-core machine under a load average of about 6 agreed at Spearman 0.989-0.998
+  with the thread clock, 0.70-0.95 with the wall clock).
+- CPU with several threads: wall-clock time (``time.perf_counter_ns``); measure on an
+  otherwise idle machine.
+- GPU: CUDA events around each run, with synchronisation.
+``torch.set_num_threads`` is process-wide: it is set for the measurement and
+restored afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+import platform
+import re
+import time
+import warnings
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from edgeopt_plugins.devices._base import BaseDevice
+from edgeopt_plugins.exceptions import InputError, MeasurementError
+from edgeopt_plugins.spaces import SearchSpace, get_space
+
+__all__ = ["TorchDevice", "MEASURABLE_SPACES", "DTYPES", "cpu_model", "summarize_timings"]
+
+#: Spaces with a PyTorch builder.
+MEASURABLE_SPACES = ("nb201", "ofa", "ofa_quant")
+#: Accepted dtypes and their short form in device names.
+DTYPES = {"float32": "fp32", "bfloat16": "bf16", "int8": "int8"}
+#: Default models held in memory and interleaved per round, per space.
+_GROUP_SIZE = {"nb201": 32, "ofa": 8, "ofa_quant": 8}
+_NB201_RESOLUTION = 32
+#: Outlier threshold in scaled MADs, and the MAD-to-sigma factor of a normal distribution.
+_OUTLIER_MADS = 3.0
+_MAD_SIGMA = 1.4826
+
+
+def summarize_timings(samples: np.ndarray, *, outlier_mads: float = _OUTLIER_MADS) -> dict[str, np.ndarray]:
+    """Robust per-row statistics of repeated timings.
+
+    Args:
+        samples: ``(n_archs, repeats)`` timings in ms.
+        outlier_mads: Samples farther than this many scaled MADs from the row
+            median are rejected (none are when the MAD is zero).
+
+    Returns:
+        ``latency_ms`` (median of the kept samples), ``latency_iqr_ms`` and
+        ``latency_mad_ms`` (of the kept samples) and ``outliers`` (how many were rejected).
+
+    Example:
+        >>> import numpy as np
+        >>> s = summarize_timings(np.array([[5.0, 5.1, 4.9, 5.0, 50.0]]))
+        >>> float(s["latency_ms"][0]), int(s["outliers"][0])
+        (5.0, 1)
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    med = np.median(x, axis=1, keepdims=True)
+    mad = np.median(np.abs(x - med), axis=1, keepdims=True)
+    outlier = np.abs(x - med) > outlier_mads * _MAD_SIGMA * mad
+    kept = np.where(outlier, np.nan, x)
+    q25, q50, q75 = np.nanpercentile(kept, [25, 50, 75], axis=1)
+    return {
+        "latency_ms": q50,
+        "latency_iqr_ms": q75 - q25,
+        "latency_mad_ms": np.nanmedian(np.abs(kept - q50[:, None]), axis=1),
+        "outliers": outlier.sum(axis=1).astype(np.float64),
+    }
+
+
+@cache
+def cpu_model() -> str:
+    """The CPU model name (``/proc/cpuinfo``, else :mod:`platform`), e.g. ``"Intel(R) Xeon(R) Processor"``."""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware", "cpu model") and value.strip():
+                    return value.strip()
+    return platform.processor() or platform.machine() or "unknown-cpu"
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    """``"Intel(R) Xeon(R) CPU @ 2.40GHz"`` -> ``"intel-xeon-cpu-2-40ghz"``."""
+    text = re.sub(r"\((r|tm|c)\)", "", text.lower())
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:limit].strip("-") or "unknown"
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise InputError(f"TorchDevice: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+@contextlib.contextmanager
+def _num_threads(threads: int) -> Iterator[None]:
+    """Set torch's intra-op threads for the block and restore the previous value."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _quantize_int8(model: nn.Module, example: torch.Tensor, seed: int) -> nn.Module:
+    """Static int8 post-training quantization (FX graph mode, calibrated on random data)."""
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    engine = torch.backends.quantized.engine
+    if engine not in ("x86", "fbgemm", "qnnpack", "onednn"):
+        raise InputError(f"TorchDevice: int8 needs a quantized engine; this PyTorch build has {engine!r}")
+    generator = torch.Generator().manual_seed(seed)
+    with warnings.catch_warnings():
+        # torch.ao.quantization is deprecated upstream in favour of torchao, which is not a dependency.
+        warnings.simplefilter("ignore")
+        prepared = prepare_fx(model, get_default_qconfig_mapping(engine), example_inputs=(example,))
+        with torch.no_grad():
+            prepared(torch.randn(4, *example.shape[1:], generator=generator))
+        return convert_fx(prepared)
+
+
+class TorchDevice(BaseDevice):
+    """This machine, measured for real with PyTorch, under one setting.
+
+    Args:
+        space: ``"nb201"``, ``"ofa"`` or ``"ofa_quant"`` (see :data:`MEASURABLE_SPACES`).
+        threads: Intra-op CPU threads during the measurement.
+        batch_size: Images per forward pass.
+        dtype: ``"float32"``, ``"bfloat16"`` (whole model and input cast) or ``"int8"``:
+            OFA through the builder's quantization policy (all five stages int8, stem
+            and head float), NB201 by static post-training quantization (FX graph
+            mode, random calibration data). ``ofa_quant`` architectures carry their
+            own per-stage policy, so that space takes ``"float32"`` only.
+        resolution: Input height = width. ``None``: 32 for NB201, the architecture's
+            own ``r`` for OFA.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available). int8 is CPU only.
+        clock: ``"auto"`` (see the module docs), ``"thread"`` (CPU time of the calling
+            thread; one CPU thread only) or ``"wall"``. How, not what, is measured: it
+            is recorded in the metadata but not in the name.
+        warmup: Untimed forward passes per model before timing.
+        repeats: Timed forward passes per model (at least 3).
+        group_size: Models built and interleaved together (default 32 for NB201,
+            8 for OFA); bounds the memory used.
+        seed: Seed of the weights, inputs and round orders.
+
+    Raises:
+        InputError: for an unsupported space, setting or combination.
+
+    Example:
+        >>> from edgeopt_plugins.devices import TorchDevice
+        >>> dev = TorchDevice("nb201", threads=1, batch_size=1, repeats=5)
+        >>> dev.name.startswith("cpu-") and dev.name.endswith("-t1-b1-fp32")
+        True
+        >>> arch = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|nor_conv_1x1~0|none~1|avg_pool_3x3~2|"
+        >>> float(dev.measure([arch])["latency_ms"][0]) > 0  # doctest: +SKIP
+        True
+    """
+
+    def __init__(
+        self,
+        space: str | SearchSpace,
+        *,
+        threads: int = 1,
+        batch_size: int = 1,
+        dtype: str = "float32",
+        resolution: int | None = None,
+        device: str = "cpu",
+        clock: str = "auto",
+        warmup: int = 3,
+        repeats: int = 10,
+        group_size: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.space = get_space(space)
+        if self.space.name not in MEASURABLE_SPACES:
+            raise InputError(
+                f"TorchDevice: no PyTorch builder for space {self.space.name!r} "
+                f"(measurable: {', '.join(MEASURABLE_SPACES)})"
+            )
+        self.threads = _positive_int("threads", threads)
+        self.batch_size = _positive_int("batch_size", batch_size)
+        self.warmup = _positive_int("warmup", warmup, 0)
+        self.repeats = _positive_int("repeats", repeats, 3)
+        self.group_size = _positive_int("group_size", group_size or _GROUP_SIZE[self.space.name])
+        self.seed = _positive_int("seed", seed, 0)
+        if dtype not in DTYPES:
+            raise InputError(f"TorchDevice: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        if self.space.name == "ofa_quant" and dtype != "float32":
+            raise InputError(
+                "TorchDevice: ofa_quant architectures carry their own quantization policy; use dtype='float32'"
+            )
+        self.dtype = dtype
+        is_nb201 = self.space.name == "nb201"
+        if resolution is not None:
+            resolution = _positive_int("resolution", resolution, 8 if is_nb201 else 32)
+        self.resolution = _NB201_RESOLUTION if is_nb201 and resolution is None else resolution
+        self.device = self._resolve_device(device)
+        self.clock = self._resolve_clock(clock)
+        self.name = self._make_name(is_nb201 and self.resolution == _NB201_RESOLUTION)
+        self.metadata = self._make_metadata()
+
+    # ----------------------------------------------------------------- identity
+    def _resolve_device(self, device: str) -> str:
+        if device not in ("cpu", "cuda", "auto"):
+            raise InputError(f"TorchDevice: device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() and self.dtype != "int8" else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            raise InputError("TorchDevice: device='cuda' but PyTorch sees no CUDA GPU")
+        if device == "cuda" and self.dtype == "int8":
+            raise InputError(
+                "TorchDevice: int8 runs on the CPU only (PyTorch has no CUDA int8 kernels for these models)"
+            )
+        return device
+
+    def _resolve_clock(self, clock: str) -> str:
+        if clock not in ("auto", "thread", "wall"):
+            raise InputError(f"TorchDevice: clock must be 'auto', 'thread' or 'wall', got {clock!r}")
+        if self.device == "cuda":
+            if clock == "thread":
+                raise InputError("TorchDevice: clock='thread' is for the CPU; GPU runs are timed with CUDA events")
+            return "cuda_events"
+        if clock == "thread" and self.threads != 1:
+            raise InputError(f"TorchDevice: clock='thread' needs threads=1 (got {self.threads}); use clock='wall'")
+        if clock == "auto":
+            return "thread" if self.threads == 1 else "wall"
+        return clock
+
+    def _hardware(self) -> str:
+        return torch.cuda.get_device_name() if self.device == "cuda" else cpu_model()
+
+    def _make_name(self, default_resolution: bool) -> str:
+        parts = [self.device, _slug(self._hardware())]
+        if self.device == "cpu":
+            parts.append(f"t{self.threads}")
+        parts += [f"b{self.batch_size}", DTYPES[self.dtype]]
+        if self.resolution is not None and not default_resolution:
+            parts.append(f"r{self.resolution}")
+        return "-".join(parts)
+
+    def _make_metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "kind": "torch",
+            "space": self.space.name,
+            "device": self.device,
+            "threads": self.threads,
+            "batch_size": self.batch_size,
+            "dtype": self.dtype,
+            "resolution": self.resolution if self.resolution is not None else "arch",
+            "cpu_model": cpu_model(),
+            "machine": platform.machine(),
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "clock": self.clock,
+            "warmup": self.warmup,
+            "repeats": self.repeats,
+            "seed": self.seed,
+            "statistic": f"median of {self.repeats} interleaved runs after rejecting runs more than "
+                         f"{_OUTLIER_MADS:g} scaled MADs from the median",
+        }
+        if self.device == "cuda":
+            meta["cuda_device"] = torch.cuda.get_device_name()
+            meta["cuda_version"] = torch.version.cuda
+        if self.dtype == "int8":
+            meta["quantized_engine"] = torch.backends.quantized.engine
+        return meta
+
+    # ----------------------------------------------------------------- models
+    def _resolution_of(self, row: np.ndarray) -> int:
+        if self.resolution is not None:
+            return self.resolution
+        return int(self.space.field_values(row[None, :], "r")[0, 0])
+
+    def _input(self, resolution: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed)
+        x = torch.randn(self.batch_size, 3, resolution, resolution, generator=generator)
+        return x.to(torch.bfloat16) if self.dtype == "bfloat16" else x
+
+    def _build(self, row: np.ndarray, x: torch.Tensor) -> nn.Module:
+        """The model of one architecture, converted to the dtype (still on the CPU)."""
+        if self.space.name == "nb201":
+            from edgeopt_plugins.spaces._torch_nb201 import build_nb201_model
+
+            ops = [self.space.decisions[j].choices[int(i)] for j, i in enumerate(row)]
+            model = build_nb201_model(ops, seed=self.seed)
+            if self.dtype == "int8":
+                model = _quantize_int8(model, x, self.seed)
+        else:
+            from edgeopt_plugins.spaces._torch_ofa import build_ofa_model
+
+            def field(key: str) -> list[int]:
+                return [int(v) for v in self.space.field_values(row[None, :], key)[0]]
+
+            wbits = field("wbits") if self.space.name == "ofa_quant" else None
+            if self.dtype == "int8":
+                wbits = [8] * 5
+            model = build_ofa_model(field("ks"), field("e"), field("d"), wbits=wbits, seed=self.seed)
+        if self.dtype == "bfloat16":
+            model = model.to(torch.bfloat16)
+        return model
+
+    # ----------------------------------------------------------------- timing
+    def _time_ms(self, model: nn.Module, x: torch.Tensor) -> float:
+        if self.device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize()
+            start.record()
+            model(x)
+            end.record()
+            end.synchronize()
+            return float(start.elapsed_time(end))
+        clock = time.thread_time_ns if self.clock == "thread" else time.perf_counter_ns
+        t0 = clock()
+        model(x)
+        return (clock() - t0) / 1e6
+
+    def _measure(self, indices: np.ndarray, *, progress: bool) -> dict[str, np.ndarray]:
+        n = len(indices)
+        samples = np.empty((n, self.repeats))
+        rng = np.random.default_rng(self.seed)
+        bar = tqdm(total=n * (self.warmup + self.repeats), disable=not progress, desc=self.name, unit="run",
+                   leave=False)
+        with bar, _num_threads(self.threads):
+            for start in range(0, n, self.group_size):
+                rows = indices[start : start + self.group_size]
+                inputs = [self._input(self._resolution_of(row)) for row in rows]
+                models = [self._build(row, x).to(self.device) for row, x in zip(rows, inputs)]
+                inputs = [x.to(self.device) for x in inputs]
+                with torch.inference_mode():
+                    for row, model, x in zip(rows, models, inputs):
+                        self._warm_up(row, model, x)
+                        bar.update(self.warmup)
+                    for r in range(self.repeats):
+                        for j in rng.permutation(len(models)):
+                            samples[start + j, r] = self._time_ms(models[j], inputs[j])
+                        bar.update(len(models))
+        return summarize_timings(samples)
+
+    def _summary(self, measured: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, Any]:
+        rel_iqr = measured["latency_iqr_ms"][keep] / measured["latency_ms"][keep]
+        return {
+            "median_relative_iqr": round(float(np.median(rel_iqr)), 4),
+            "outliers_rejected": int(measured["outliers"][keep].sum()),
+        }
+
+    def _warm_up(self, row: np.ndarray, model: nn.Module, x: torch.Tensor) -> None:
+        try:
+            for _ in range(self.warmup):
+                model(x)
+        except RuntimeError as err:
+            arch = self.space.from_indices(row)[0]
+            reason = (str(err).strip().splitlines() or ["unknown error"])[0]
+            raise MeasurementError(f"device {self.name}: {arch} failed to run ({reason})") from None
