@@ -553,6 +553,7 @@ def fit_from_data(
     data_dir: str | os.PathLike[str] | None = None,
     exclude_devices: Iterable[str] = (),
     extra_devices: TrainingDevices | None = None,
+    simulated_devices: int = 0,
     accuracy_fn: AccuracyFn | None = None,
     dataset: str | None = None,
     config: FitConfig | None = None,
@@ -566,7 +567,12 @@ def fit_from_data(
             with ``accuracy_fn``; ``ofa_quant`` needs ``extra_devices`` for latency.
         data_dir: Data folder (default ``EDGEOPT_DATA_DIR``).
         exclude_devices: Table devices left out of training (held-out evaluation).
-        extra_devices: More training devices, e.g. a simulated fleet.
+        extra_devices: More training devices (your own measurements, a fleet you simulated).
+        simulated_devices: Also draw this many devices from a
+            :class:`~edgeopt_plugins.devices.SimulatedFleet` fitted to the (non-excluded)
+            table devices; they carry simulated energy, so the model predicts energy
+            and accepts energy budgets. By default they train the energy model and the
+            optimizer, not the latency factors (see :class:`PredictorConfig`).
         accuracy_fn: Batched accuracy function for spaces without an accuracy table.
         dataset: Accuracy column (default ``cifar10`` for nb201, ``imagenet`` for mnasnet).
         config: What to train (default :class:`FitConfig`).
@@ -588,6 +594,10 @@ def fit_from_data(
         if unknown:
             raise InputError(f"exclude_devices: unknown device(s) {', '.join(unknown)} (known: {', '.join(devices.devices)})")
         devices = devices.drop(excluded)
+    if simulated_devices:
+        if devices is None:
+            raise InputError(f"simulated_devices needs a latency table of {sp.name!r} to fit the fleet to")
+        devices = devices.concat(_simulated(sp.name, devices, int(simulated_devices), data_dir, seed))
     if extra_devices is not None:
         if extra_devices.space.name != sp.name:
             raise InputError(f"extra_devices are for space {extra_devices.space.name!r}, not {sp.name!r}")
@@ -606,4 +616,21 @@ def fit_from_data(
     model = ConditionedModel.fit(devices, accuracy=accuracy, dataset=dataset, config=config, seed=seed,
                                  progress=progress)
     model.info["excluded_devices"] = excluded
+    model.info["simulated_devices"] = int(simulated_devices)
     return model
+
+
+def _simulated(space: str, devices: TrainingDevices, n: int, data_dir: str | os.PathLike[str] | None,
+               seed: int) -> TrainingDevices:
+    """``n`` devices of a fleet fitted to the table devices in ``devices`` only (held-out devices never leak)."""
+    from edgeopt_plugins.devices import SimulatedFleet
+
+    if n < 0:
+        raise InputError(f"simulated_devices must be >= 0, got {n}")
+    table = load_table(space, "latency_ms", data_dir=data_dir)
+    real = [d for d, kind in zip(devices.devices, devices.kinds) if kind == "table" and d in table.devices]
+    fleet = SimulatedFleet.fit(table, devices=real, seed=seed)
+    sims = fleet.sample_devices(n, seed=seed + 1)
+    idx = devices.indices
+    return TrainingDevices.from_arrays(space, idx, sims.latency(idx).astype(np.float64), sims.names,
+                                       energy_mj=sims.energy(idx).astype(np.float64), kind="simulated")

@@ -8,7 +8,10 @@ and predicts latency (and energy) with calibrated upper bounds. The
 fallback, or a surrogate of a user-supplied accuracy function).
 """
 
-from edgeopt_plugins.predictors._accuracy import AccuracyPredictor, fit_accuracy_predictor
+from edgeopt_plugins.predictors._accuracy import (
+    AccuracyPredictor,
+    fit_accuracy_predictor,
+)
 from edgeopt_plugins.predictors._calibration import Calibrator
 from edgeopt_plugins.predictors._conditioned import (
     ConditionedPredictor,

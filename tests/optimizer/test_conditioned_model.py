@@ -267,3 +267,17 @@ def test_quantization_policy_space_with_simulated_devices_and_user_accuracy():
     designs = m.recommend(profile, latency_budget_ms=budget, top_k=2)
     assert designs and all(space.contains(d.arch) and d.latency_upper_ms <= budget for d in designs)
     assert all("wbits" in d.arch for d in designs)
+
+
+def test_simulated_devices_add_an_energy_model_without_the_held_out_device(data_dir, nb201_latency):
+    from edgeopt_plugins.optimizer import fit_from_data
+
+    m = fit_from_data("nb201", data_dir=data_dir, exclude_devices=[HELD_OUT[0]], simulated_devices=12,
+                      config=FitConfig.tiny(), seed=0)
+    assert m.has_energy and m.info["simulated_devices"] == 12
+    assert HELD_OUT[0] not in m.info["training_devices"]
+    assert HELD_OUT[0] not in m.predictor.info["latency_devices"]
+    assert m.info["device_kinds"] == {"table": 26, "simulated": 12}
+    profile = DeviceProfile.from_table(nb201_latency, HELD_OUT[0], k=10, seed=0)
+    mean, upper = m.predict(nb201_latency.archs[:20], profile, metric="energy_mj")
+    assert (upper > mean).all() and (mean > 0).all()
