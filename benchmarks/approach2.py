@@ -36,7 +36,13 @@ from edgeopt_plugins._plots import new_figure, save_figure
 from edgeopt_plugins.data import load_table
 from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import InfeasibleBudgetError
-from edgeopt_plugins.optimizer import ConditionedModel, FitConfig, OptimizerConfig, best_under_budget, fit_from_data
+from edgeopt_plugins.optimizer import (
+    ConditionedModel,
+    FitConfig,
+    OptimizerConfig,
+    best_under_budget,
+    fit_from_data,
+)
 from edgeopt_plugins.predictors import PredictorConfig, spearman
 
 NAME = "approach2"
@@ -213,30 +219,59 @@ def _space_study(space: str, *, quick: bool, n_devices: int | None, seeds: int, 
             "fit_s_mean": float(np.mean(fits)), "last_model": model, "latency": latency, "accuracy": accuracy}
 
 
-def _simulated_profiles(latency, n: int, k: int, seed: int) -> tuple[list[DeviceProfile], np.ndarray]:
-    """Plausible devices: log-space mixtures of two table devices, rescaled, with 3% noise; k-point profiles."""
+def _fleet_profiles(model: ConditionedModel, n: int, k: int, seed: int, *, energy: bool = False
+                    ) -> tuple[list[DeviceProfile], np.ndarray, Any, np.ndarray]:
+    """``n`` devices of a :class:`SimulatedFleet` fitted to the model's own training devices, ``k``-point profiles.
+
+    Returns the profiles, per-device budgets (median latency over a random pool), the
+    simulated devices and the pool's choice indices.
+    """
+    from edgeopt_plugins.devices import SimulatedFleet
+
+    space = model.space
+    table = load_table(space.name, "latency_ms")
+    real = [d for d in model.predictor.info["latency_devices"] if d in table.devices]
+    sims = SimulatedFleet.fit(table, devices=real, seed=seed).sample_devices(n, seed=seed + 1)
+    pool = space.sample_indices(2000, seed=seed)
+    lat = sims.latency(pool)  # (pool, n) float32
+    en = sims.energy(pool) if energy else None
     rng = np.random.default_rng(seed)
-    logy = np.log(latency.values)
-    pairs = rng.integers(0, logy.shape[1], size=(n, 2))
-    mix = rng.uniform(0, 1, size=n)
-    scale = rng.normal(0, 0.7, size=n)
-    profiles, budgets = [], np.empty(n)
-    space = latency.space
+    archs = space.from_indices(pool)
+    profiles = []
     for i in range(n):
-        rows = rng.choice(logy.shape[0], size=k, replace=False)
-        a, b = pairs[i]
-        y = mix[i] * logy[rows, a] + (1 - mix[i]) * logy[rows, b] + scale[i] + 0.03 * rng.normal(size=k)
-        profiles.append(DeviceProfile(space, tuple(latency.archs[r] for r in rows), np.exp(y), None,
-                                      {"name": f"sim{i}"}))
-        budgets[i] = float(np.exp(np.median(y) + 0.3))
-    return profiles, budgets
+        rows = rng.choice(pool.shape[0], size=k, replace=False)
+        profiles.append(DeviceProfile(space, tuple(archs[r] for r in rows), lat[rows, i].astype(np.float64),
+                                      None if en is None else en[rows, i].astype(np.float64),
+                                      {"name": sims.names[i]}))
+    return profiles, np.median(lat, axis=0).astype(np.float64), sims, pool
+
+
+def _energy_study(*, quick: bool) -> dict[str, Any]:
+    """Energy (simulated: no table has it): coverage of the energy bound on held-out simulated devices."""
+    held = "pixel3"
+    model = fit_from_data("nb201", exclude_devices=[held], simulated_devices=60 if quick else 150,
+                          config=_config(quick), seed=0)
+    out: dict[str, Any] = {"training_simulated_devices": model.info["simulated_devices"]}
+    n = 20 if quick else 60
+    for with_energy in (False, True):
+        # A fleet of another seed: these devices were never trained on.
+        profiles, _, sims, pool = _fleet_profiles(model, n, 10, seed=4242, energy=with_energy)
+        truth = sims.energy(pool)
+        cov, sp = [], []
+        for i, p in enumerate(profiles):
+            mean, upper = model.predict(pool, p, confidence=CONFIDENCE, metric="energy_mj")
+            cov.append(float(np.mean(truth[:, i] <= upper)))
+            sp.append(spearman(mean, truth[:, i]))
+        out["profile_with_energy" if with_energy else "latency_only_profile"] = {
+            "coverage_95": float(np.mean(cov)), "mean_spearman": float(np.mean(sp)), "devices": n}
+    return out
 
 
 def _speed(model: ConditionedModel, latency, *, n_batch: int, tpe_cases: int, tpe_trials: int) -> dict[str, Any]:
     """Single-device and batch recommendation time, and an Optuna TPE search on the same predictors."""
     import optuna
 
-    profiles, budgets = _simulated_profiles(latency, n_batch, 10, seed=7)
+    profiles, budgets, _, _ = _fleet_profiles(model, n_batch, 10, seed=7)
     single = []
     for p, b in zip(profiles[:50], budgets[:50]):
         t0 = time.perf_counter()
@@ -260,10 +295,10 @@ def _speed(model: ConditionedModel, latency, *, n_batch: int, tpe_cases: int, tp
         t0 = time.perf_counter()
         q = model.predictor.multipliers(e, CONFIDENCE)
 
-        def objective(trial, e=e):
+        def objective(trial, e=e, budget=budgets[i]):
             arch = space.suggest(trial)
             _, up = model.predict([arch], e, confidence=CONFIDENCE)
-            feasible = up[0] <= budgets[i]
+            feasible = up[0] <= budget
             return float(model.predict_accuracy([arch])[0]) if feasible else -1.0
 
         study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=i))
@@ -380,6 +415,7 @@ def run(*, quick: bool = False, progress: bool = True) -> dict[str, Any]:
     seeds = 2 if quick else 5
     nb = _space_study("nb201", quick=quick, n_devices=6 if quick else None, seeds=seeds, progress=progress)
     mn = _space_study("mnasnet", quick=quick, n_devices=4 if quick else None, seeds=seeds, progress=progress)
+    energy = _energy_study(quick=quick)
     speed = _speed(nb.pop("last_model"), nb.pop("latency"), n_batch=10_000, tpe_cases=3 if quick else 6,
                    tpe_trials=200 if quick else 500)
     mn_model = mn.pop("last_model")
@@ -397,6 +433,7 @@ def run(*, quick: bool = False, progress: bool = True) -> dict[str, Any]:
         "mnasnet": mn,
         "mnasnet_rank": mn_model.predictor.metrics["latency_ms"].rank,
         "speed": speed,
+        "energy": energy,
         "approach1": _approach1(),
         "seconds": time.perf_counter() - start,
     }
@@ -442,6 +479,9 @@ def report(result: dict[str, Any]) -> str:
         f"{'>= ' if sp['tpe_reached_share'] < 1 else ''}{_fmt(sp['tpe_over_learned_time_ratio'], '.0f')}x "
         f"(TPE matched the learned design in {_fmt(sp['tpe_reached_share'], '.0%')} of cases within "
         f"{sp['tpe_trials']} trials) | |",
+        f"| energy (simulated devices) coverage of the 0.95 bound, latency-only / with-energy profile | "
+        f"{_fmt(result['energy']['latency_only_profile']['coverage_95'])} / "
+        f"{_fmt(result['energy']['profile_with_energy']['coverage_95'])} | 0.95 |",
         f"| MnasNet: learned optimizer vs exact screening of 30k designs (predicted accuracy gap, k=10) | "
         f"{_fmt(mn['10']['learned_vs_pool_predicted_gap'])} | |",
         "",
