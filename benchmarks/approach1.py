@@ -402,6 +402,18 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Figures next to their targets (NB201, ours = hierarchical), for docs/benchmarks.md's summary table."""
+    nb = result["spaces"]["nb201"]["summary"]
+    rows = []
+    for k, goals in TARGETS.items():
+        for stat, goal in goals.items():
+            value = nb[str(k)]["hierarchical"][stat]
+            rows.append({"figure": f"NB201 Spearman, k = {k}, {stat} over held-out devices", "target": f">= {goal:.2f}",
+                         "measured": f"{value:.3f}", "met": bool(value >= goal)})
+    return rows
+
+
 if __name__ == "__main__":
     res = run(quick="--quick" in sys.argv[1:])
     print(report(res))

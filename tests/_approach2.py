@@ -36,3 +36,15 @@ def synthetic_fleet(n_devices: int, *, n_archs: int = 1500, rank: int = 3, noise
         en = lat * power * np.exp(0.3 * arch_factors[:, 1:2] + noise * rng.normal(size=lat.shape))
     names = [f"sim{i}" for i in range(n_devices)]
     return TrainingDevices.from_arrays(space, idx, lat, names, energy_mj=en)
+
+
+def synthetic_cost_fleet(space_name: str, n_devices: int, *, n_archs: int = 1200, seed: int = 0) -> TrainingDevices:
+    """Devices whose latency is a random positive mix of the space's analytic costs (FLOPs, params, bytes)."""
+    rng = np.random.default_rng(seed)
+    space = get_space(space_name)
+    idx = space.sample_indices(n_archs, seed=seed)
+    costs = space.costs(idx)
+    costs = costs / costs.mean(axis=0)
+    weights = np.exp(rng.normal(size=(costs.shape[1], n_devices)))
+    lat = (0.2 + costs @ weights) * np.exp(0.03 * rng.normal(size=(n_archs, n_devices)))
+    return TrainingDevices.from_arrays(space, idx, lat, [f"{space_name}-sim{i}" for i in range(n_devices)])

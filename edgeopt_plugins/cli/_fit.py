@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="training size: default, fast (benchmarks) or tiny (tests, seconds)")
     parser.add_argument("--exclude-devices", type=device_list, default=[],
                         help="comma-separated table devices to leave out of training (held-out evaluation)")
+    parser.add_argument("--simulated-devices", type=int, default=0, metavar="N",
+                        help="also train on N devices of a simulated fleet fitted to the table devices "
+                             "(adds a simulated-energy model; default 0)")
     parser.add_argument("--dataset", default=None,
                         help="accuracy column (default cifar10 for nb201, imagenet for mnasnet)")
     add_quiet(parser)
@@ -29,13 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model = fit_from_data(args.space, data_dir=args.data_dir, exclude_devices=args.exclude_devices,
-                          dataset=args.dataset, config=CONFIGS[args.config](), seed=args.seed,
+                          simulated_devices=args.simulated_devices, dataset=args.dataset,
+                          config=CONFIGS[args.config](), seed=args.seed,
                           progress=not args.quiet)
     model.save(args.out)
     pred = model.predictor
     seconds = model.info["fit_seconds"]["total"]
     if not args.quiet:
         print(f"fitted {model.space.name}: {len(pred.info['training_devices'])} training devices, "
-              f"rank {pred.metrics['latency_ms'].rank}, accuracy {model.accuracy.dataset}, {seconds:.1f} s")
+              f"rank {pred.metrics['latency_ms'].rank}, accuracy {model.accuracy.dataset}, "
+              f"energy {'yes' if model.has_energy else 'no'}, {seconds:.1f} s")
     print(f"wrote {args.out}")
     return 0

@@ -35,6 +35,7 @@ from edgeopt_plugins.predictors._mlp import (
     export_mlp,
     standardiser,
     torch_mlp,
+    torch_threads,
 )
 from edgeopt_plugins.spaces import SearchSpace
 
@@ -224,20 +225,17 @@ def _dedupe_rows(seqs: np.ndarray) -> np.ndarray:
     out = seqs.copy()
     if n < 2:
         return out
-    radix = np.cumprod(np.concatenate([[1], np.full(d - 1, 1 + int(seqs.max(initial=0)))]))
-    if float(radix[-1]) * (1 + int(seqs.max(initial=0))) < 2**62:
-        keys = (seqs * radix).sum(-1)
-        for i in range(b):
-            _, first = np.unique(keys[i], return_index=True)
-            dup = np.ones(n, dtype=bool)
-            dup[first] = False
-            out[i, dup] = -1
-    else:
-        for i in range(b):
-            _, first = np.unique(seqs[i], axis=0, return_index=True)
-            dup = np.ones(n, dtype=bool)
-            dup[first] = False
-            out[i, dup] = -1
+    from edgeopt_plugins.predictors._archkeys import row_keys
+
+    card = np.full(d, int(seqs.max(initial=0)) + 1)
+    keys = row_keys(seqs.reshape(-1, d), card).reshape(b, n)
+    order = np.argsort(keys, axis=1, kind="stable")  # equal keys keep their original order
+    sorted_keys = np.take_along_axis(keys, order, axis=1)
+    dup_sorted = np.zeros((b, n), dtype=bool)
+    dup_sorted[:, 1:] = sorted_keys[:, 1:] == sorted_keys[:, :-1]
+    dup = np.zeros((b, n), dtype=bool)
+    np.put_along_axis(dup, order, dup_sorted, axis=1)
+    out[dup] = -1
     return out
 
 
@@ -334,7 +332,6 @@ def fit_learned_optimizer(
     on_epoch: Callable[[int], None] | None = None,
 ) -> LearnedOptimizer:
     """Train the optimizer network on exact-solver labels (see the module docstring)."""
-    import torch
     from tqdm.auto import tqdm
 
     cfg = config or OptimizerConfig()
@@ -368,10 +365,24 @@ def fit_learned_optimizer(
     if x.shape[0] == 0:
         raise InputError("optimizer: no feasible training case (check the training devices)")
     card = space.cardinalities
+    in_mean, in_std = standardiser(x)
+    with torch_threads(1):
+        mlp, final_nll = _train_mixture(x, y, card, in_mean, in_std, cfg, seed, progress, on_epoch)
+    info = {"training_cases": int(x.shape[0]), "pool": int(pool.shape[0]), "final_nll": round(final_nll, 4),
+            "beam": cfg.beam}
+    return LearnedOptimizer(space, mlp, cfg.components, pred.has_energy, info)
+
+
+def _train_mixture(x: np.ndarray, y: np.ndarray, card: np.ndarray, in_mean: np.ndarray, in_std: np.ndarray,
+                   cfg: OptimizerConfig, seed: int, progress: bool, on_epoch: Callable[[int], None] | None
+                   ) -> tuple[NumpyMLP, float]:
+    """Maximum likelihood of the labels under the mixture of per-decision categoricals."""
+    import torch
+    from tqdm.auto import tqdm
+
     m = cfg.components
     width = int(card.sum())
     offsets = np.concatenate([[0], np.cumsum(card)[:-1]])
-    in_mean, in_std = standardiser(x)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     net = torch_mlp([x.shape[1], *cfg.hidden, m * (1 + width)])
@@ -408,6 +419,4 @@ def fit_learned_optimizer(
             on_epoch(epoch)
     bar.close()
     mlp = export_mlp(net, in_mean, in_std, np.zeros(m * (1 + width)), np.ones(m * (1 + width)))
-    info = {"training_cases": int(n), "pool": int(pool.shape[0]), "final_nll": round(float(loss.item()), 4),
-            "beam": cfg.beam}
-    return LearnedOptimizer(space, mlp, m, pred.has_energy, info)
+    return mlp, float(loss.item())

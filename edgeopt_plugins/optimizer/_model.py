@@ -48,6 +48,7 @@ from edgeopt_plugins.predictors import (
     fit_conditioned_predictor,
 )
 from edgeopt_plugins.predictors._accuracy import AccuracyFn
+from edgeopt_plugins.predictors._archkeys import unique_rows
 from edgeopt_plugins.predictors._calibration import check_confidence
 from edgeopt_plugins.predictors._store import load_model_folder, save_model_folder
 from edgeopt_plugins.spaces import ArchLike, SearchSpace, get_space
@@ -415,7 +416,7 @@ class ConditionedModel:
         idx = self.space.to_indices(candidates if isinstance(candidates, np.ndarray) else list(candidates))
         if idx.shape[0] == 0:
             raise InputError("candidates: the list is empty")
-        return np.unique(idx, axis=0)
+        return unique_rows(idx, self.space.cardinalities)[0]
 
     def _features(self, idx: np.ndarray) -> dict[str, Any]:
         """Predictor designs/noise and accuracy of unique architectures."""
@@ -458,20 +459,22 @@ class ConditionedModel:
             np.tile(np.arange(objective.shape[1]), (objective.shape[0], 1))
         top = np.take_along_axis(top, np.argsort(-np.take_along_axis(objective, top, axis=1), axis=1, kind="stable"),
                                  axis=1)
-        out: list[list[Design] | None] = []
-        for i in range(len(emb)):
-            chosen = [j for j in top[i] if np.isfinite(objective[i, j])]
-            if not chosen:
-                out.append(None)
-                continue
-            rows = [j if gather is None else int(gather[i, j]) for j in chosen]
-            archs = self.space.from_indices(idx[rows])
-            out.append([
-                Design(arch, float(np.exp(mu[i, j])), float(np.exp(upper[i, j])), float(acc[i, j]),
-                       None if e_mu is None else float(np.exp(e_mu[i, j])),
-                       None if e_upper is None else float(np.exp(e_upper[i, j])))
-                for arch, j in zip(archs, chosen)
-            ])
+        finite = np.isfinite(np.take_along_axis(objective, top, axis=1))
+        dev, slot = np.nonzero(finite)
+        cols = top[dev, slot]
+        rows = cols if gather is None else gather[dev, cols]
+        archs = self.space.from_indices(idx[rows]) if rows.size else []
+        lat, up, accs = np.exp(mu[dev, cols]), np.exp(upper[dev, cols]), acc[dev, cols]
+        e_lat = None if e_mu is None else np.exp(e_mu[dev, cols])
+        e_up = None if e_upper is None else np.exp(e_upper[dev, cols])
+        out: list[list[Design] | None] = [None] * len(emb)
+        for n, i in enumerate(dev.tolist()):
+            design = Design(archs[n], float(lat[n]), float(up[n]), float(accs[n]),
+                            None if e_lat is None else float(e_lat[n]), None if e_up is None else float(e_up[n]))
+            if out[i] is None:
+                out[i] = [design]
+            else:
+                out[i].append(design)
         return out
 
     def _screen_shared(self, emb: DeviceEmbedding, task: Task, idx: np.ndarray, top_k: int
@@ -493,7 +496,7 @@ class ConditionedModel:
         b, p, _ = proposals.shape
         valid = proposals[:, :, 0] >= 0
         flat = proposals[valid]
-        uniq, inverse = np.unique(flat, axis=0, return_inverse=True)
+        uniq, inverse = unique_rows(flat, self.space.cardinalities)
         gather = np.full((b, p), -1, dtype=np.int64)
         gather[valid] = inverse.reshape(-1)
         return self._screen(emb, task, uniq, self._features(uniq), gather, top_k)
@@ -550,6 +553,7 @@ def fit_from_data(
     data_dir: str | os.PathLike[str] | None = None,
     exclude_devices: Iterable[str] = (),
     extra_devices: TrainingDevices | None = None,
+    simulated_devices: int = 0,
     accuracy_fn: AccuracyFn | None = None,
     dataset: str | None = None,
     config: FitConfig | None = None,
@@ -563,7 +567,12 @@ def fit_from_data(
             with ``accuracy_fn``; ``ofa_quant`` needs ``extra_devices`` for latency.
         data_dir: Data folder (default ``EDGEOPT_DATA_DIR``).
         exclude_devices: Table devices left out of training (held-out evaluation).
-        extra_devices: More training devices, e.g. a simulated fleet.
+        extra_devices: More training devices (your own measurements, a fleet you simulated).
+        simulated_devices: Also draw this many devices from a
+            :class:`~edgeopt_plugins.devices.SimulatedFleet` fitted to the (non-excluded)
+            table devices; they carry simulated energy, so the model predicts energy
+            and accepts energy budgets. By default they train the energy model and the
+            optimizer, not the latency factors (see :class:`PredictorConfig`).
         accuracy_fn: Batched accuracy function for spaces without an accuracy table.
         dataset: Accuracy column (default ``cifar10`` for nb201, ``imagenet`` for mnasnet).
         config: What to train (default :class:`FitConfig`).
@@ -585,6 +594,10 @@ def fit_from_data(
         if unknown:
             raise InputError(f"exclude_devices: unknown device(s) {', '.join(unknown)} (known: {', '.join(devices.devices)})")
         devices = devices.drop(excluded)
+    if simulated_devices:
+        if devices is None:
+            raise InputError(f"simulated_devices needs a latency table of {sp.name!r} to fit the fleet to")
+        devices = devices.concat(_simulated(sp.name, devices, int(simulated_devices), data_dir, seed))
     if extra_devices is not None:
         if extra_devices.space.name != sp.name:
             raise InputError(f"extra_devices are for space {extra_devices.space.name!r}, not {sp.name!r}")
@@ -603,4 +616,21 @@ def fit_from_data(
     model = ConditionedModel.fit(devices, accuracy=accuracy, dataset=dataset, config=config, seed=seed,
                                  progress=progress)
     model.info["excluded_devices"] = excluded
+    model.info["simulated_devices"] = int(simulated_devices)
     return model
+
+
+def _simulated(space: str, devices: TrainingDevices, n: int, data_dir: str | os.PathLike[str] | None,
+               seed: int) -> TrainingDevices:
+    """``n`` devices of a fleet fitted to the table devices in ``devices`` only (held-out devices never leak)."""
+    from edgeopt_plugins.devices import SimulatedFleet
+
+    if n < 0:
+        raise InputError(f"simulated_devices must be >= 0, got {n}")
+    table = load_table(space, "latency_ms", data_dir=data_dir)
+    real = [d for d, kind in zip(devices.devices, devices.kinds) if kind == "table" and d in table.devices]
+    fleet = SimulatedFleet.fit(table, devices=real, seed=seed)
+    sims = fleet.sample_devices(n, seed=seed + 1)
+    idx = devices.indices
+    return TrainingDevices.from_arrays(space, idx, sims.latency(idx).astype(np.float64), sims.names,
+                                       energy_mj=sims.energy(idx).astype(np.float64), kind="simulated")

@@ -14,7 +14,7 @@ import numpy as np
 
 from edgeopt_plugins.exceptions import InputError
 
-__all__ = ["ArchKeyIndex", "row_keys"]
+__all__ = ["ArchKeyIndex", "row_keys", "unique_rows"]
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
@@ -43,6 +43,18 @@ def row_keys(indices: np.ndarray, cardinalities: np.ndarray) -> np.ndarray:
             radix *= c
         key = chunk.astype(np.uint64) if first else (key * _MIX) ^ chunk.astype(np.uint64)
     return key
+
+
+def unique_rows(indices: np.ndarray, cardinalities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(unique rows, inverse)`` of a choice-index matrix, via the row keys (verified)."""
+    idx = np.asarray(indices, dtype=np.int64)
+    if idx.shape[0] == 0:
+        return idx, np.zeros(0, dtype=np.int64)
+    _, first, inverse = np.unique(row_keys(idx, cardinalities), return_index=True, return_inverse=True)
+    uniq = idx[first]
+    if not (uniq[inverse] == idx).all():  # a hash collision: fall back to the exact (slower) way
+        uniq, inverse = np.unique(idx, axis=0, return_inverse=True)
+    return uniq, inverse.reshape(-1)
 
 
 class ArchKeyIndex:

@@ -25,6 +25,7 @@ from edgeopt_plugins.predictors._calibration import Calibrator, check_confidence
 from edgeopt_plugins.predictors._factor import (
     FactorBasis,
     MetricFactors,
+    _normal_solve,
     device_folds,
     fit_basis,
     fit_metric_factors,
@@ -53,6 +54,11 @@ class PredictorConfig:
         select_ks: Profile sizes whose error chooses the rank.
         tower_epochs: Epochs of the architecture network (0: table architectures only).
         tower_hidden: Its hidden layer sizes.
+        energy_rank: Factors of the energy model (devices that measured energy).
+        simulated_latency: Whether simulated devices also train the latency
+            factors (default: no; they train energy only and latency comes from
+            the measured devices, because simulated devices are mixtures of the
+            measured ones and blurred the factors in leave-one-device-out tests).
     """
 
     ranks: tuple[int, ...] = (2, 3, 4, 5, 6, 8, 10)
@@ -63,6 +69,9 @@ class PredictorConfig:
     select_ks: tuple[int, ...] = (5, 10, 20)
     tower_epochs: int = 60
     tower_hidden: tuple[int, ...] = (128, 128)
+    energy_rank: int = 6
+    simulated_latency: bool = False
+    calib_simulated: int = 6
 
     def __post_init__(self) -> None:
         if not self.ranks or min(self.ranks) < 1:
@@ -355,13 +364,18 @@ def _prior(latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, (1 - lam) * cov + lam * diag + 1e-8 * np.eye(d)
 
 
-def _joint_prior(lat_latents: np.ndarray, en_latents: np.ndarray | None, both: np.ndarray
+def _joint_prior(lat_latents: np.ndarray, en_latents: np.ndarray | None, en_lat_latents: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Prior over ``[latency latent, energy latent]``: latency block from all devices, energy via regression."""
+    """Prior over ``[latency latent, energy latent]``.
+
+    The latency block comes from the latency training devices; the energy block
+    from a regression of the energy devices' energy latents on their latency
+    latents (``en_lat_latents``), so a latency-only profile also informs energy.
+    """
     mean_l, cov_l = _prior(lat_latents)
-    if en_latents is None:
+    if en_latents is None or en_lat_latents is None:
         return mean_l, cov_l
-    x, z = lat_latents[both], en_latents
+    x, z = en_lat_latents, en_latents
     xc = np.column_stack([np.ones(len(x)), x])
     ridge = 1e-3 * np.eye(xc.shape[1])
     ridge[0, 0] = 0.0
@@ -406,7 +420,7 @@ def _draw_profiles(values: np.ndarray, held: np.ndarray, ks: Sequence[int], draw
 
 
 def _evaluate(pred: ConditionedPredictor, indices: np.ndarray, lat: np.ndarray, energy: np.ndarray | None,
-              jobs: list[tuple[int, int, np.ndarray, np.ndarray]]
+              jobs: list[tuple[int, int, np.ndarray, np.ndarray]], allowed: dict[str, np.ndarray]
               ) -> dict[str, list[tuple[int, np.ndarray, np.ndarray]]]:
     """Standardised scores and log errors of held-out profiles: ``{key: [(k, scores, errors)]}``.
 
@@ -424,7 +438,7 @@ def _evaluate(pred: ConditionedPredictor, indices: np.ndarray, lat: np.ndarray, 
         p = p[keep]
         return keep, mf.table_design[p], mf.noise_s2 * np.exp(mf.table_logw[p]), np.zeros(p.size)
 
-    variants = [False] if energy is None else [False, True]
+    variants = [False] if energy is None or "energy_mj" not in pred.metrics else [False, True]
     for with_energy in variants:
         obs, kept_jobs = [], []
         for d, k, rows, scored in jobs:
@@ -463,41 +477,70 @@ def _evaluate(pred: ConditionedPredictor, indices: np.ndarray, lat: np.ndarray, 
                 truth[i, :n] = np.log(values[scored[ok], d])
             mu, sigma = pred.moments(emb, design, s2, np.zeros_like(s2), metric)
             err = truth - mu
-            for i, (_, k, _) in enumerate(kept_jobs):
+            for i, (d, k, _) in enumerate(kept_jobs):
+                if d not in allowed.get(metric, ()):
+                    continue
                 good = ~np.isnan(err[i])
                 if good.any():
                     out.setdefault(key, []).append((k, err[i, good] / sigma[i, good], err[i, good]))
     return out
 
 
-def _assemble(space: SearchSpace, devices: TrainingDevices, ranks: dict[str, int], work: dict[str, Any], *,
-              cols: np.ndarray, n_folds: int, seed: int, calibrator: Calibrator | None, tower_epochs: int = 0,
-              tower_hidden: tuple[int, ...] = (128, 128), on_epoch: Callable[[int], None] | None = None,
-              ) -> ConditionedPredictor:
-    """A predictor fitted on the device columns ``cols`` (precomputed bases in ``work``)."""
-    metrics: dict[str, MetricFactors] = {}
-    en_cols = None
-    for metric, rank in ranks.items():
-        values = devices.metric(metric)[:, cols]
-        use = np.arange(len(cols))
-        if metric == "energy_mj":
-            use = np.flatnonzero(~np.isnan(values).all(axis=0))
-            en_cols = use
-            values = values[:, use]
-        rows = ~np.isnan(values).all(axis=1)
-        w = work.get(metric)
-        metrics[metric] = fit_metric_factors(
-            space, devices.indices[rows], values[rows], metric=metric, rank=rank, n_folds=n_folds, seed=seed,
-            basis=w.basis if w is not None and rows.all() else None,
-            fold_bases=w.inner_bases if w is not None and rows.all() else None,
-            folds=w.inner_folds if w is not None and rows.all() else None,
-            tower_epochs=tower_epochs, tower_hidden=tower_hidden, on_epoch=on_epoch,
-        )
-    lat_latents = metrics["latency_ms"].device_latents
-    en = metrics.get("energy_mj")
-    mean, cov = _joint_prior(lat_latents, None if en is None else en.device_latents, en_cols if en is not None else None)
-    dummy = calibrator or Calibrator(np.array([1.0]), {}, {}, 0)
-    return ConditionedPredictor(space, metrics, mean, cov, dummy)
+def _project(mf: MetricFactors, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Least-squares latents of device columns ``values`` (log taken here) in the factors of ``mf``."""
+    pos = mf.table.positions(indices)
+    out = np.empty((values.shape[1], mf.dim))
+    for j in range(values.shape[1]):
+        obs = (pos >= 0) & ~np.isnan(values[:, j])
+        if obs.sum() <= mf.dim:
+            raise InputError("an energy device measured too few latencies of the latency model's architectures")
+        out[j] = _normal_solve(mf.table_design[pos[obs]], np.log(values[obs, j]))
+    return out
+
+
+def _column_sets(devices: TrainingDevices, cfg: PredictorConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Device columns that train the latency factors and the energy factors."""
+    m = devices.n_devices
+    measured = np.array([i for i, kind in enumerate(devices.kinds) if kind != "simulated"], dtype=np.int64)
+    lat_cols = np.arange(m) if cfg.simulated_latency or measured.size < 3 else measured
+    en_cols = (np.flatnonzero(~np.isnan(devices.energy_mj).all(axis=0)) if devices.energy_mj is not None
+               else np.zeros(0, dtype=np.int64))
+    return lat_cols, en_cols
+
+
+def _fit_energy(space: SearchSpace, devices: TrainingDevices, cols: np.ndarray, rank: int, *, n_folds: int,
+                seed: int, tower_epochs: int = 0, tower_hidden: tuple[int, ...] = (128, 128),
+                on_epoch: Callable[[int], None] | None = None) -> MetricFactors | None:
+    if devices.energy_mj is None or cols.size < 3:
+        return None
+    values = devices.energy_mj[:, cols]
+    rows = ~np.isnan(values).all(axis=1)
+    return fit_metric_factors(space, devices.indices[rows], values[rows], metric="energy_mj",
+                              rank=min(rank, cols.size - 2), n_folds=n_folds, seed=seed, tower_epochs=tower_epochs,
+                              tower_hidden=tower_hidden, on_epoch=on_epoch)
+
+
+def _assemble(space: SearchSpace, devices: TrainingDevices, rank: int, work: _FoldWork | None, *,
+              lat_cols: np.ndarray, energy: MetricFactors | None, en_cols: np.ndarray, n_folds: int, seed: int,
+              calibrator: Calibrator | None, tower_epochs: int = 0, tower_hidden: tuple[int, ...] = (128, 128),
+              on_epoch: Callable[[int], None] | None = None) -> ConditionedPredictor:
+    """A predictor whose latency factors are fitted on ``lat_cols`` (bases precomputed in ``work``)."""
+    values = devices.latency_ms[:, lat_cols]
+    rows = ~np.isnan(values).all(axis=1)
+    reuse = work is not None and rows.all()
+    lat = fit_metric_factors(
+        space, devices.indices[rows], values[rows], metric="latency_ms", rank=rank, n_folds=n_folds, seed=seed,
+        basis=work.basis if reuse else None, fold_bases=work.inner_bases if reuse else None,
+        folds=work.inner_folds if reuse else None, tower_epochs=tower_epochs, tower_hidden=tower_hidden,
+        on_epoch=on_epoch,
+    )
+    metrics = {"latency_ms": lat}
+    en_lat = None
+    if energy is not None:
+        metrics["energy_mj"] = energy
+        en_lat = _project(lat, devices.indices, devices.latency_ms[:, en_cols])
+    mean, cov = _joint_prior(lat.device_latents, None if energy is None else energy.device_latents, en_lat)
+    return ConditionedPredictor(space, metrics, mean, cov, calibrator or Calibrator(np.array([1.0]), {}, {}, 0))
 
 
 def fit_conditioned_predictor(
@@ -533,11 +576,12 @@ def fit_conditioned_predictor(
     m = devices.n_devices
     if m < 3:
         raise InputError(f"fitting a conditioned predictor needs at least 3 training devices, got {m}")
-    metric_names = ["latency_ms"] + (["energy_mj"] if devices.has_energy else [])
-    max_rank = int(min(max(cfg.ranks), m - 2))
+    lat_cols, en_cols = _column_sets(devices, cfg)
+    used = np.union1d(lat_cols, en_cols)
+    max_rank = int(min(max(cfg.ranks), lat_cols.size - 2))
     ranks = sorted({min(r, max_rank) for r in cfg.ranks})
     rng = np.random.default_rng(seed)
-    folds = device_folds(m, cfg.n_folds, seed)
+    folds = [f for f in device_folds(m, cfg.n_folds, seed) if np.intersect1d(f, used).size]
     lat = devices.latency_ms
     energy = devices.energy_mj
     bar = tqdm(total=len(folds) * len(ranks) + 1, desc="predictor: rank selection + calibration",
@@ -545,16 +589,24 @@ def fit_conditioned_predictor(
     # (rank) -> {key: [(k, scores, errors)]}
     results: dict[int, dict[str, list[tuple[int, np.ndarray, np.ndarray]]]] = {r: {} for r in ranks}
     for fold_no, held in enumerate(folds):
-        rest = np.setdiff1d(np.arange(m), held)
-        logy = np.log(lat[:, rest])
-        inner = device_folds(len(rest), cfg.n_folds, seed + 101 + fold_no)
-        inner_bases = [fit_basis(logy[:, np.setdiff1d(np.arange(len(rest)), f)], max_rank) for f in inner]
-        work = {"latency_ms": _FoldWork(held, rest, fit_basis(logy, max_rank), inner, inner_bases)}
-        jobs = _draw_profiles(lat, held, cfg.calib_ks, cfg.calib_draws, cfg.calib_archs, rng)
+        lat_rest = np.setdiff1d(lat_cols, held)
+        en_rest = np.setdiff1d(en_cols, held)
+        logy = np.log(lat[:, lat_rest])
+        inner = device_folds(len(lat_rest), cfg.n_folds, seed + 101 + fold_no)
+        inner_bases = [fit_basis(logy[:, np.setdiff1d(np.arange(len(lat_rest)), f)], max_rank) for f in inner]
+        work = _FoldWork(held, lat_rest, fit_basis(logy, max_rank), inner, inner_bases)
+        fold_energy = _fit_energy(space, devices, en_rest, cfg.energy_rank, n_folds=cfg.n_folds, seed=seed)
+        allowed = {"latency_ms": np.intersect1d(held, lat_cols), "energy_mj": np.intersect1d(held, en_cols)}
+        scored = np.intersect1d(held, used)
+        simulated = np.array([d for d in scored if devices.kinds[d] == "simulated"], dtype=np.int64)
+        if simulated.size > cfg.calib_simulated:  # many simulated devices: a random few per fold suffice
+            drop = rng.choice(simulated, size=simulated.size - cfg.calib_simulated, replace=False)
+            scored = np.setdiff1d(scored, drop)
+        jobs = _draw_profiles(lat, scored, cfg.calib_ks, cfg.calib_draws, cfg.calib_archs, rng)
         for r in ranks:
-            fold_pred = _assemble(space, devices, {metric: r for metric in metric_names}, work, cols=rest,
+            fold_pred = _assemble(space, devices, r, work, lat_cols=lat_rest, energy=fold_energy, en_cols=en_rest,
                                   n_folds=cfg.n_folds, seed=seed, calibrator=None)
-            for key, rows in _evaluate(fold_pred, devices.indices, lat, energy, jobs).items():
+            for key, rows in _evaluate(fold_pred, devices.indices, lat, energy, jobs, allowed).items():
                 results[r].setdefault(key, []).extend(rows)
             bar.update(1)
     # Rank: lowest mean squared log error of latency at the selection sizes.
@@ -564,18 +616,24 @@ def fit_conditioned_predictor(
     best = min(ranks, key=lambda r: (mse[r], r))
     scores = {key: {k: np.concatenate([s for kk, s, _ in rows if kk == k]) for k in cfg.calib_ks}
               for key, rows in results[best].items()}
-    calibrator = Calibrator.from_scores(scores, n_devices=m)
+    calibrator = Calibrator.from_scores(scores, n_devices=int(used.size))
     # Final fit on every device.
-    tower_bar = tqdm(total=cfg.tower_epochs * len(metric_names), desc="predictor: architecture network",
+    n_metrics = 1 + int(en_cols.size >= 3)
+    tower_bar = tqdm(total=cfg.tower_epochs * n_metrics, desc="predictor: architecture network",
                      disable=not progress or cfg.tower_epochs == 0, leave=False)
-    final = _assemble(space, devices, {metric: best for metric in metric_names}, {}, cols=np.arange(m),
+    tick = lambda _: tower_bar.update(1)  # noqa: E731
+    final_energy = _fit_energy(space, devices, en_cols, cfg.energy_rank, n_folds=cfg.n_folds, seed=seed,
+                               tower_epochs=cfg.tower_epochs, tower_hidden=cfg.tower_hidden, on_epoch=tick)
+    final = _assemble(space, devices, best, None, lat_cols=lat_cols, energy=final_energy, en_cols=en_cols,
                       n_folds=cfg.n_folds, seed=seed, calibrator=calibrator, tower_epochs=cfg.tower_epochs,
-                      tower_hidden=cfg.tower_hidden, on_epoch=lambda _: tower_bar.update(1))
+                      tower_hidden=cfg.tower_hidden, on_epoch=tick)
     tower_bar.close()
     bar.update(1)
     bar.close()
     final.info = {
         "training_devices": list(devices.devices),
+        "latency_devices": [devices.devices[i] for i in lat_cols],
+        "energy_devices": len(en_cols),
         "device_kinds": {k: devices.kinds.count(k) for k in dict.fromkeys(devices.kinds)},
         "training_archs": devices.n_archs,
         "rank": best,

@@ -16,6 +16,7 @@ prior over training devices; each profile picks its own value).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,7 +45,9 @@ def _impute(logy: np.ndarray, rank: int, iters: int = 15) -> np.ndarray:
     if not miss.any():
         return logy
     col = np.nanmean(logy, axis=0)
-    row = np.nanmean(logy - col, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows no device measured: filled from the columns
+        row = np.nanmean(logy - col, axis=1)
     row = np.where(np.isnan(row), 0.0, row)
     filled = np.where(miss, col[None, :] + row[:, None], logy)
     r = max(1, min(rank, min(filled.shape) - 1))

@@ -225,3 +225,59 @@ def test_user_accuracy_function_serves_a_space_without_accuracy_data(data_dir):
     budget = float(np.quantile(table.column(table.devices[0]), 0.6))
     designs = m.recommend(prof, latency_budget_ms=budget, top_k=3)
     assert designs and all(d.latency_upper_ms <= budget and space.contains(d.arch) for d in designs)
+
+
+def test_energy_budget_is_respected_with_an_energy_model():
+    from tests._approach2 import synthetic_fleet
+
+    fleet = synthetic_fleet(12, energy=True, seed=11)
+    train = fleet.select(fleet.devices[:10])
+    space = fleet.space
+    m = ConditionedModel.fit(train, accuracy=lambda archs: [50.0 + 5 * a.count("conv") for a in archs],
+                             config=FitConfig.tiny(), seed=0)
+    assert m.has_energy
+    j = 11
+    rows = np.arange(12)
+    profile = DeviceProfile(space, tuple(space.from_indices(fleet.indices[rows])), fleet.latency_ms[rows, j],
+                            fleet.energy_mj[rows, j], {"name": "sim11"})
+    _, lat_up = m.predict(fleet.indices, profile)
+    _, en_up = m.predict(fleet.indices, profile, metric="energy_mj")
+    budget, e_budget = float(np.quantile(lat_up, 0.7)), float(np.quantile(en_up, 0.4))
+    designs = m.recommend(profile, latency_budget_ms=budget, energy_budget_mj=e_budget, top_k=3)
+    assert designs and all(d.latency_upper_ms <= budget and d.energy_upper_mj <= e_budget for d in designs)
+    assert "energy_upper_mj" in designs[0].to_dict()
+    with pytest.raises(InfeasibleBudgetError, match="energy budget"):
+        m.recommend(profile, latency_budget_ms=budget, energy_budget_mj=1e-6)
+
+
+def test_quantization_policy_space_with_simulated_devices_and_user_accuracy():
+    from tests._approach2 import synthetic_cost_fleet
+
+    fleet = synthetic_cost_fleet("ofa_quant", 9, seed=4)
+    space = fleet.space
+
+    def accuracy_fn(archs):  # a toy: more weight bits and resolution help, with diminishing returns
+        parsed = [space.parse(a) for a in archs]
+        return [55 + 2 * sum(np.log2(p[f"wbits_{i}"]) for i in range(5)) / 5 + 0.02 * p["r"] for p in parsed]
+
+    m = ConditionedModel.fit(fleet.select(fleet.devices[:8]), accuracy=accuracy_fn, config=FitConfig.tiny(), seed=0)
+    j = 8
+    profile = DeviceProfile(space, tuple(space.from_indices(fleet.indices[:10])), fleet.latency_ms[:10, j])
+    budget = float(np.quantile(fleet.latency_ms[:, j], 0.5))
+    designs = m.recommend(profile, latency_budget_ms=budget, top_k=2)
+    assert designs and all(space.contains(d.arch) and d.latency_upper_ms <= budget for d in designs)
+    assert all("wbits" in d.arch for d in designs)
+
+
+def test_simulated_devices_add_an_energy_model_without_the_held_out_device(data_dir, nb201_latency):
+    from edgeopt_plugins.optimizer import fit_from_data
+
+    m = fit_from_data("nb201", data_dir=data_dir, exclude_devices=[HELD_OUT[0]], simulated_devices=12,
+                      config=FitConfig.tiny(), seed=0)
+    assert m.has_energy and m.info["simulated_devices"] == 12
+    assert HELD_OUT[0] not in m.info["training_devices"]
+    assert HELD_OUT[0] not in m.predictor.info["latency_devices"]
+    assert m.info["device_kinds"] == {"table": 26, "simulated": 12}
+    profile = DeviceProfile.from_table(nb201_latency, HELD_OUT[0], k=10, seed=0)
+    mean, upper = m.predict(nb201_latency.archs[:20], profile, metric="energy_mj")
+    assert (upper > mean).all() and (mean > 0).all()
