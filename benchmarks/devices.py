@@ -331,5 +331,18 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Figures next to their targets, for the summary table of docs/benchmarks.md."""
+    s, tor = result["scale"], result["torch"]
+    thread = next(x for x in tor["settings"] if x["setting"] == "t1-b1-fp32")
+    return [
+        {"figure": f"simulated fleet: {s['devices']:,} devices x {s['archs']:,} NB201 latencies", "target": "seconds",
+         "measured": f"{s['total_s']:.1f} s, peak {s['peak_traced_mb']:.0f} MB", "met": bool(s["total_s"] < 60)},
+        {"figure": f"TorchDevice: two profiles of {tor['archs']} archs, same setting (thread clock)",
+         "target": "Spearman >= 0.9", "measured": f"{thread['spearman_two_runs']:.3f}",
+         "met": bool(thread["spearman_two_runs"] >= 0.9)},
+    ]
+
+
 if __name__ == "__main__":
     print(report(run(quick="--quick" in sys.argv[1:])))
