@@ -125,7 +125,7 @@ class ProxyGuide(GuideBase):
         self._log_ratios = np.log(profile.latency_ms / self.predictor.predict(list(profile.archs)))
         self.margin = self._margin(self.confidence)
         self._pool_mean: np.ndarray | None = None
-        self._warm: dict[float, list[str]] = {}
+        self._warm: dict[float, tuple[list[str], bool]] = {}
 
     def _margin(self, confidence: float) -> float:
         return upper_margin(np.exp(self._log_ratios), np.ones_like(self._log_ratios), confidence)
@@ -161,12 +161,15 @@ class ProxyGuide(GuideBase):
             return []
         level = self.confidence if confidence is None else float(confidence)
         with self._lock:
-            cached = self._warm.get(level)
-            if cached is None or len(cached) < n:
+            cached, complete = self._warm.get(level, ([], False))
+            if len(cached) < n and not complete:
                 if self._pool_mean is None:
                     self._pool_mean = np.asarray(self.predictor.predict(self.pool), dtype=float)
                 mean, acc = self._pool_mean, self._pool_accuracy
                 ok = np.flatnonzero((mean * self._margin(level) <= self.latency_budget_ms) & np.isfinite(acc))
                 order = ok[np.lexsort((mean[ok], -acc[ok]))]
-                cached = self._warm[level] = [self.pool[i] for i in order[:max(n, 32)]]
+                keep = max(n, 32)
+                cached = [self.pool[i] for i in order[:keep]]
+                # complete: every design that fits is cached, so a larger n needs no recomputation.
+                self._warm[level] = (cached, len(order) <= keep)
             return list(cached[:n])

@@ -132,7 +132,7 @@ class ProxyPool:
         idx = self.space.to_indices(archs)
         out = np.full((idx.shape[0], len(self.devices)), np.nan)
         if self.table is not None and idx.shape[0]:
-            rows = np.array([self._table_row(tuple(r)) for r in idx.tolist()], dtype=np.int64)
+            rows = self._table_rows(idx)
             found = rows >= 0
             if found.any():
                 out[found] = self.table.values[np.ix_(rows[found], self._cols)]
@@ -142,13 +142,14 @@ class ProxyPool:
                 out[missing, j] = self.predictor(device).predict(idx[missing])
         return out
 
-    def _table_row(self, key: tuple[int, ...]) -> int:
+    def _table_rows(self, idx: np.ndarray) -> np.ndarray:
+        """Row of each architecture in the table, -1 where absent (vectorised: mixed-radix keys)."""
         # Built on first use and shared with subsets (they copy this dict's reference).
-        row_of = self._shared.get("row_of")
-        if row_of is None:
+        lookup = self._shared.get("row_lookup")
+        if lookup is None:
             assert self.table is not None
-            row_of = self._shared["row_of"] = {tuple(r): i for i, r in enumerate(self.table.indices.tolist())}
-        return row_of.get(key, -1)
+            lookup = self._shared["row_lookup"] = _RowLookup(self.table.indices, self.space.cardinalities)
+        return lookup(idx)
 
     # ----------------------------------------------------------------- structure
     def subset(self, devices: Sequence[str]) -> ProxyPool:
@@ -181,3 +182,25 @@ class ProxyPool:
             return self.devices[0]
         names, mat = self.monotonicity()
         return central_device(names, mat)
+
+
+class _RowLookup:
+    """Rows of index vectors in a table: sorted integer keys (dict of tuples when keys would overflow)."""
+
+    def __init__(self, table_indices: np.ndarray, cardinalities: Any) -> None:
+        card = np.asarray(cardinalities, dtype=np.float64)
+        self._radix = None
+        if float(np.prod(card)) < 2.0**62:
+            radix = np.concatenate([np.cumprod(card[::-1])[::-1][1:], [1.0]]).astype(np.int64)
+            keys = np.asarray(table_indices, dtype=np.int64) @ radix
+            self._radix, self._order = radix, np.argsort(keys, kind="stable")
+            self._keys = keys[self._order]
+        else:
+            self._row_of = {tuple(r): i for i, r in enumerate(np.asarray(table_indices).tolist())}
+
+    def __call__(self, idx: np.ndarray) -> np.ndarray:
+        if self._radix is None:
+            return np.array([self._row_of.get(tuple(r), -1) for r in idx.tolist()], dtype=np.int64)
+        keys = np.asarray(idx, dtype=np.int64) @ self._radix
+        pos = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
+        return np.where(self._keys[pos] == keys, self._order[pos], -1)
