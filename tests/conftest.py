@@ -21,7 +21,7 @@ def data_dir() -> Path:
     found = _data_dir()
     if found is None:
         pytest.skip("benchmark data not available: set EDGEOPT_DATA_DIR (CI sets it to ../shared/data)")
-    return found
+    return Path(found).resolve()  # absolute: some tests change the working directory
 
 
 @pytest.fixture(scope="session")
