@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from benchmarks._common import RESULTS, save_result
+from benchmarks._common import RESULTS, load_result, save_result
 from edgeopt_plugins.data import MetricTable, load_table
 from edgeopt_plugins.optimizer import best_under_budget
 from edgeopt_plugins.spaces import get_space
@@ -247,7 +247,9 @@ def summarize(rows: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
     return out
 
 
-def run(*, quick: bool = False, methods: dict[str, Method] | None = None, progress: bool = True) -> dict[str, Any]:
+def run(*, quick: bool = False, methods: dict[str, Method] | None = None, progress: bool = True,
+        rerun: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark; ``rerun``: only these methods, merged into the saved result of the same size."""
     latency = load_table("nb201", "latency_ms")
     accuracy = load_table("nb201", "accuracy")
     devices = list(latency.devices)
@@ -258,13 +260,21 @@ def run(*, quick: bool = False, methods: dict[str, Method] | None = None, progre
     if methods is None:
         models = fit_fold_models(latency, held_out, quick=quick, progress=progress)
         methods = {**our_methods(models, latency), **STOCK_OPTUNA, **STOCK_NNI}
-    chosen = methods
+    previous = load_result(NAME) if rerun else None
+    if rerun:
+        unknown = sorted(set(rerun) - set(methods))
+        if unknown or previous is None or previous["quick"] != quick:
+            raise SystemExit(f"--rerun: unknown method(s) {unknown} or no saved {'quick ' if quick else ''}result")
+    chosen = {name: methods[name] for name in rerun} if rerun else methods
     caps = {"optuna_gp": 60 if quick else 100, **{name: 100 for name in OURS}}
     # Optuna's GP sampler costs about a second per trial at 100 trials on 2 cores: one seed per task only.
     seed_limits = {"optuna_gp": 1}
     default_cap = 150 if quick else 300
     rows = evaluate(chosen, tasks, caps, default_cap=default_cap, progress=progress, seed_limits=seed_limits)
     caps = {name: caps.get(name, default_cap) for name in chosen}
+    if previous is not None:
+        rows = {**previous["runs"], **rows}
+        caps = {**previous["caps"], **caps}
     summary = summarize(rows)
     result = {"quick": quick, "devices": held_out, "percentiles": list(PERCENTILES), "seeds": len(seeds),
               "tolerance": TOLERANCE, "caps": caps, "seed_limits": seed_limits, "summary": summary, "runs": rows}
@@ -345,5 +355,6 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rerun", default=None, help="comma-separated methods to rerun into the saved result")
     args = parser.parse_args()
-    print(report(run(quick=args.quick)))
+    print(report(run(quick=args.quick, rerun=args.rerun.split(",") if args.rerun else None)))
