@@ -9,23 +9,21 @@ written unless every input is valid and every prediction succeeded.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from edgeopt_plugins._io import display_path, existing_file
+from edgeopt_plugins._io import display_path
 from edgeopt_plugins.cli._common import add_data_dir, add_space, fraction, write_csv
 from edgeopt_plugins.data import load_table
-from edgeopt_plugins.devices import DeviceProfile
-from edgeopt_plugins.exceptions import ArchitectureError, InputError
+from edgeopt_plugins.devices import DeviceProfile, read_arch_list
+from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.predictors import ADAPT_METHODS, ProxyAdapter, as_measurements
 from edgeopt_plugins.spaces import SearchSpace, get_space
 
-__all__ = ["METHODS", "PredictMethod", "read_archs"]
+__all__ = ["METHODS", "PredictMethod"]
 
 
 @dataclass(frozen=True)
@@ -58,60 +56,13 @@ def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".csv":
         raise InputError(f"{args.out}: --out must end in .csv")
     space = get_space(args.space)
-    archs = read_archs(args.archs, space)
+    archs = read_arch_list(args.archs, space, unique=False)
     profile = DeviceProfile.read(args.profile, space=space)
     frame = METHODS[args.method].predict(args, space, archs, profile)
     write_csv(frame, args.out)
     if not args.quiet:
         print(f"wrote {len(frame)} predictions to {args.out}")
     return 0
-
-
-def read_archs(path: Path, space: SearchSpace) -> list[str]:
-    """Architectures from a CSV with an ``arch`` column, or one architecture per line.
-
-    Raises:
-        InputError: naming the file and line of a malformed or out-of-space architecture,
-            an unreadable file, or a file without architectures.
-    """
-    p = existing_file(path, "architecture list")
-    shown = display_path(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{shown}: not a text file (UTF-8)") from None
-    lines = text.splitlines()
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is None:
-        raise InputError(f"{shown}: no architectures (expected a CSV with an 'arch' column or one per line)")
-    try:
-        header = [c.strip() for c in next(csv.reader([lines[first]]))]
-    except csv.Error:
-        header = []
-    entries: list[tuple[int, str]] = []
-    if "arch" in header:
-        col = header.index("arch")
-        try:
-            rows = list(csv.reader(io.StringIO("\n".join(lines[first + 1:]))))
-        except csv.Error as err:
-            raise InputError(f"{shown}: malformed CSV ({err})") from None
-        for offset, row in enumerate(rows, start=first + 2):
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) <= col:
-                raise InputError(f"{shown} line {offset}: no value in the 'arch' column")
-            entries.append((offset, row[col].strip()))
-    else:
-        entries = [(i + 1, line.strip()) for i, line in enumerate(lines) if line.strip()]
-    out = []
-    for line, text_arch in entries:
-        try:
-            out.append(space.format(text_arch))
-        except ArchitectureError as err:
-            raise ArchitectureError(f"{shown} line {line}: {err}") from None
-    if not out:
-        raise InputError(f"{shown}: has a header but no architectures")
-    return out
 
 
 # --------------------------------------------------------------------------- method: proxy

@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from edgeopt_plugins.cli._common import fraction, positive_int, print_json, print_table
-from edgeopt_plugins.cli._predict import read_archs
-from edgeopt_plugins.devices import DeviceProfile
+from edgeopt_plugins.devices import DeviceProfile, read_arch_list
 
 
 def _positive(text: str) -> float:
@@ -51,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = ConditionedModel.load(args.model)
     profile = DeviceProfile.read(args.profile, space=model.space)
-    candidates = read_archs(args.candidates, model.space) if args.candidates else None
+    candidates = read_arch_list(args.candidates, model.space, unique=False) if args.candidates else None
     designs = model.recommend(profile, latency_budget_ms=args.latency_budget_ms, confidence=args.confidence,
                               candidates=candidates, top_k=args.top_k, tradeoff=args.tradeoff,
                               energy_budget_mj=args.energy_budget_mj)

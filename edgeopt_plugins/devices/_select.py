@@ -56,7 +56,7 @@ def spread_archs(space: str | SearchSpace, n: int, *, seed: int = 0, pool: int =
     return sp.from_indices(candidates[picks])
 
 
-def read_arch_list(path: str | os.PathLike[str], space: str | SearchSpace) -> list[str]:
+def read_arch_list(path: str | os.PathLike[str], space: str | SearchSpace, *, unique: bool = True) -> list[str]:
     """Architectures listed in a file: a CSV with an ``arch`` column, or one per line.
 
     A file whose first line is a CSV header naming an ``arch`` column (a profile CSV,
@@ -66,13 +66,15 @@ def read_arch_list(path: str | os.PathLike[str], space: str | SearchSpace) -> li
     Args:
         path: The file.
         space: The search space of the architectures.
+        unique: Reject an architecture listed twice (measuring it twice is a mistake);
+            ``False`` keeps every row in order (a list of predictions to make).
 
     Returns:
         Canonical strings, in file order.
 
     Raises:
         InputError: naming the file and line, for an unknown architecture, one listed
-            twice, or a file without architectures.
+            twice (with ``unique``), or a file without architectures.
 
     Example:
         >>> import pathlib, tempfile
@@ -101,15 +103,17 @@ def read_arch_list(path: str | os.PathLike[str], space: str | SearchSpace) -> li
     else:
         entries = [(line, raw) for line, raw in enumerate(lines, start=1)
                    if raw.strip() and not raw.lstrip().startswith("#")]
+    out: list[str] = []
     seen: dict[str, int] = {}
     for line, raw in entries:
         try:
             arch = sp.format(raw.strip())
         except ArchitectureError as err:
             raise ArchitectureError(f"{shown} line {line}: {err}") from None
-        if arch in seen:
+        if unique and arch in seen:
             raise InputError(f"{shown} line {line}: {arch} is already listed on line {seen[arch]}")
-        seen[arch] = line
-    if not seen:
+        seen.setdefault(arch, line)
+        out.append(arch)
+    if not out:
         raise InputError(f"{shown}: lists no architectures")
-    return list(seen)
+    return out
