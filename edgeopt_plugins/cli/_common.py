@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,25 +52,34 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
-def positive_int(text: str) -> int:
+def _number(text: str, cast: Callable[[str], float], ok: Callable[[float], bool], expected: str) -> Any:
+    """``cast(text)`` if it parses and ``ok`` holds, else argparse's one-line usage error."""
     try:
-        value = int(text)
+        value = cast(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _number(text, int, lambda v: v >= 1, "a positive integer")
+
+
+def positive(text: str) -> float:
+    """A finite number above 0 (a budget)."""
+    return _number(text, float, lambda v: 0 < v < float("inf"), "a positive number")
+
+
+def non_negative(text: str) -> float:
+    """A finite number of at least 0 (a trade-off weight)."""
+    return _number(text, float, lambda v: 0 <= v < float("inf"), "a non-negative number")
 
 
 def fraction(text: str) -> float:
     """A number strictly between 0 and 1 (a confidence level)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
-    return value
+    return _number(text, float, lambda v: 0.0 < v < 1.0, "a number between 0 and 1")
 
 
 def device_list(text: str) -> list[str]:
