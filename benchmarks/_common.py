@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -49,3 +50,10 @@ def timer() -> Iterator[dict[str, float]]:
         yield box
     finally:
         box["s"] = time.perf_counter() - start
+
+
+def command_line(run: Callable[..., dict[str, Any]], report: Callable[[dict[str, Any]], str], doc: str) -> None:
+    """``python -m benchmarks.<name> [--quick]``: run the benchmark and print its report."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="reduced sizes")
+    print(report(run(quick=parser.parse_args().quick)))

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from edgeopt_plugins.strategies import run_nni_search  # imports NNI (benchmarks may)
 from nni.nas.strategy import Random, RegularizedEvolution, Strategy
+
+from edgeopt_plugins.strategies import run_nni_search  # imports NNI (benchmarks may)
 
 __all__ = ["STOCK_STRATEGIES", "penalised_accuracy", "run_nni_on_table", "run_stock_nni"]
 

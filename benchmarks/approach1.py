@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from benchmarks._common import RESULTS, save_result
+from benchmarks._common import RESULTS, command_line, save_result
 from edgeopt_plugins._plots import new_figure, save_figure
 from edgeopt_plugins.data import load_table
 from edgeopt_plugins.predictors import (
@@ -415,5 +415,4 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    res = run(quick="--quick" in sys.argv[1:])
-    print(report(res))
+    command_line(run, report, __doc__)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import RESULTS, load_result, save_result
+from benchmarks._common import RESULTS, command_line, load_result, save_result
 from edgeopt_plugins._plots import new_figure, save_figure
 from edgeopt_plugins.data import load_table
 from edgeopt_plugins.devices import DeviceProfile
@@ -519,5 +519,4 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    res = run(quick="--quick" in sys.argv[1:])
-    print(report(res))
+    command_line(run, report, __doc__)

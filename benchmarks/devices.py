@@ -18,7 +18,6 @@ Run with ``python -m benchmarks.devices [--quick]``.
 from __future__ import annotations
 
 import os
-import sys
 import time
 import tracemalloc
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from benchmarks._common import RESULTS, save_result, timer
+from benchmarks._common import RESULTS, command_line, save_result, timer
 from edgeopt_plugins._plots import new_figure, save_figure
 from edgeopt_plugins.data import load_table
 from edgeopt_plugins.devices import FleetConfig, SimulatedFleet, TorchDevice, spread_archs
@@ -345,4 +344,4 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    print(report(run(quick="--quick" in sys.argv[1:])))
+    command_line(run, report, __doc__)

@@ -16,15 +16,14 @@ Run: ``python -m benchmarks.fleet_scale [--quick]``.
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Any
 
 import numpy as np
 import optuna
 
-from benchmarks._common import RESULTS, save_result
-from edgeopt_plugins.fleet import FleetProblem, TargetSpec, build_targets
+from benchmarks._common import RESULTS, command_line, save_result
+from edgeopt_plugins.fleet import FleetProblem, TargetSpec, build_targets, summarize
 from edgeopt_plugins.optimizer import ConditionedModel, FitConfig, fit_from_data
 
 NAME = "fleet_scale"
@@ -74,17 +73,14 @@ def run(*, quick: bool = False, model: ConditionedModel | None = None, progress:
         targets = build_targets(TargetSpec("nb201", simulated=n, seed=1))
         problem = FleetProblem(model, targets, budget_percentile=PERCENTILE)
         start = time.perf_counter()
-        rows = []
-        for chunk in range(0, n, 1000):
-            rows.extend(problem.one_shot(range(chunk, min(n, chunk + 1000))))
+        rows = problem.one_shot_all(chunk_size=1000)
         seconds = time.perf_counter() - start
-        violations = [r.get("violated") for r in rows if r.get("violated") is not None]
-        regrets = [r["regret"] for r in rows if r.get("regret") is not None]
+        summary = summarize(rows, {})
         one_shot[str(n)] = {
             "seconds": seconds, "ms_per_device": 1000 * seconds / n,
-            "violation_rate": float(np.mean(violations)) if violations else None,
-            "mean_regret": float(np.mean(regrets)) if regrets else None,
-            "infeasible": sum(bool(r.get("infeasible")) for r in rows),
+            "violation_rate": summary["violation_rate"],
+            "mean_regret": (summary["regret"] or {}).get("mean"),
+            "infeasible": summary["infeasible"],
         }
         largest = (targets, problem, rows)
     targets, problem, rows = largest
@@ -173,11 +169,6 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    print(report(run(quick=args.quick)))
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -192,3 +183,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         {"figure": f"one-shot cost per device, {sizes[-1]:,} vs {sizes[1]:,} devices", "target": "flat (ratio <= 1.5)",
          "measured": f"{flat:.2f}", "met": flat <= 1.5},
     ]
+
+
+if __name__ == "__main__":
+    command_line(run, report, __doc__)

@@ -15,7 +15,6 @@ Run: ``python -m benchmarks.reliability``.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import os
 import signal
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from benchmarks._common import save_result
+from benchmarks._common import command_line, save_result
 from edgeopt_plugins.data import resolve_data_dir
 
 NAME = "reliability"
@@ -253,7 +252,4 @@ def report(result: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    print(report(run(quick=args.quick)))
+    command_line(run, report, __doc__)

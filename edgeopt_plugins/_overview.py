@@ -151,20 +151,16 @@ def _model(data_dir: Any, targets: list[str], model_dir: Any, cache_dir: Any, fi
 
 
 def _fleet(model: ConditionedModel, n: int, budget_percentile: float, seed: int, data_dir: Any) -> dict[str, Any]:
-    from edgeopt_plugins.fleet import FleetProblem, TargetSpec, build_targets
+    from edgeopt_plugins.fleet import FleetProblem, TargetSpec, build_targets, summarize
 
     targets = build_targets(TargetSpec("nb201", simulated=n, seed=seed, data_dir=None if data_dir is None
                                        else str(data_dir)))
     problem = FleetProblem(model, targets, budget_percentile=budget_percentile)
     start = time.perf_counter()
-    rows = []
-    for chunk in range(0, n, 500):
-        rows.extend(problem.one_shot(range(chunk, min(n, chunk + 500))))
+    rows = problem.one_shot_all(chunk_size=500)
     seconds = time.perf_counter() - start
-    violated = [r["violated"] for r in rows if r.get("violated") is not None]
-    regret = [r["regret"] for r in rows if r.get("regret") is not None]
+    summary = summarize(rows, {})
+    regret = summary["regret"] or {}
     return {"devices": n, "seconds": seconds, "ms_per_device": 1000 * seconds / n,
-            "violation_rate": float(np.mean(violated)) if violated else None,
-            "mean_regret": float(np.mean(regret)) if regret else None,
-            "median_regret": float(np.median(regret)) if regret else None,
-            "infeasible": sum(bool(r.get("infeasible")) for r in rows)}
+            "violation_rate": summary["violation_rate"], "mean_regret": regret.get("mean"),
+            "median_regret": regret.get("median"), "infeasible": summary["infeasible"]}

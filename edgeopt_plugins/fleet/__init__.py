@@ -13,13 +13,14 @@ from edgeopt_plugins.fleet._measure import CommandMeasurer, guarded
 from edgeopt_plugins.fleet._storage import describe_storage, open_storage, with_retries
 from edgeopt_plugins.fleet._targets import TargetSpec, Targets, build_targets
 from edgeopt_plugins.fleet._problem import FleetProblem  # noqa: I001 (needs the optimizer)
-from edgeopt_plugins.fleet._report import FleetReport
+from edgeopt_plugins.fleet._report import FleetReport, summarize
 from edgeopt_plugins.fleet._run import FleetSettings, run_fleet
 
 __all__ = [
     "run_fleet",
     "FleetSettings",
     "FleetReport",
+    "summarize",
     "FleetProblem",
     "TargetSpec",
     "Targets",

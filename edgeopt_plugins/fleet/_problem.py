@@ -110,6 +110,12 @@ class FleetProblem:
         return out
 
     # ----------------------------------------------------------------- one shot
+    def one_shot_all(self, chunk_size: int = 1000) -> list[dict[str, Any]]:
+        """:meth:`one_shot` for every device, ``chunk_size`` devices per batched call (bounded memory)."""
+        n = len(self.targets)
+        return [row for start in range(0, n, chunk_size)
+                for row in self.one_shot(range(start, min(n, start + chunk_size)))]
+
     def one_shot(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         """Recommend and score designs for the devices ``ids`` (one batched call)."""
         start = time.perf_counter()
