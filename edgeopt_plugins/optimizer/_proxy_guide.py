@@ -111,9 +111,11 @@ class ProxyGuide(GuideBase):
         self._accuracy = _accuracy_lookup(accuracy, self.space, data_dir)
         if candidates is not None:
             self.pool = [self.space.format(a) for a in candidates]
+            self._pool_idx = self.space.to_indices(self.pool)
         else:
             indices = table.indices if isinstance(table, MetricTable) else self.adapter.pool.reference_indices
-            self.pool = self.space.from_indices(candidate_pool(self.space, indices, 0, seed))
+            self._pool_idx = candidate_pool(self.space, indices, 0, seed)
+            self.pool = self.space.from_indices(self._pool_idx)
         self._pool_accuracy = None if self._accuracy is None else self._accuracy(self.pool)
         self._refit_adapter: ProxyAdapter | None = None
         self._fit(self.profile)
@@ -164,7 +166,7 @@ class ProxyGuide(GuideBase):
             cached, complete = self._warm.get(level, ([], False))
             if len(cached) < n and not complete:
                 if self._pool_mean is None:
-                    self._pool_mean = np.asarray(self.predictor.predict(self.pool), dtype=float)
+                    self._pool_mean = np.asarray(self.predictor.predict(self._pool_idx), dtype=float)
                 mean, acc = self._pool_mean, self._pool_accuracy
                 ok = np.flatnonzero((mean * self._margin(level) <= self.latency_budget_ms) & np.isfinite(acc))
                 order = ok[np.lexsort((mean[ok], -acc[ok]))]

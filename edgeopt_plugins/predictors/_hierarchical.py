@@ -360,12 +360,31 @@ class HierarchicalPredictor(AdaptedPredictor):
             y = _target(measurements.latency_ms, config.transform)
         self.k = len(self.measured)
         self.mixture = _fit_mixture(H_k, y, len(pool.devices), n_extra, config, self.noise_var)
-        raw, std = self._sampled_spearman(n_samples)
-        bias, extra_sd = calibration
-        self.raw_estimated_spearman = raw
-        self.estimated_spearman = float(np.clip(raw + bias, -1.0, 1.0))
-        self.spearman_std = float(np.sqrt(std**2 + extra_sd**2))
-        self.proxy_weights = self._weights()
+        self._calibration, self._n_samples = calibration, n_samples
+
+    # The rank-correlation estimate (posterior draws over the reference set) costs more than the fit
+    # itself; predictions (a search guide refitting as measurements arrive) never need it.
+    @functools.cached_property
+    def _spearman_estimate(self) -> tuple[float, float]:
+        raw, std = self._sampled_spearman(self._n_samples)
+        return raw, std
+
+    @property
+    def raw_estimated_spearman(self) -> float:
+        """The sampled Spearman estimate before calibration."""
+        return self._spearman_estimate[0]
+
+    @property
+    def estimated_spearman(self) -> float:  # type: ignore[override]
+        return float(np.clip(self.raw_estimated_spearman + self._calibration[0], -1.0, 1.0))
+
+    @property
+    def spearman_std(self) -> float:  # type: ignore[override]
+        return float(np.sqrt(self._spearman_estimate[1] ** 2 + self._calibration[1] ** 2))
+
+    @functools.cached_property
+    def proxy_weights(self) -> dict[str, float]:  # type: ignore[override]
+        return self._weights()
 
     def _design(self, latency: np.ndarray, idx: np.ndarray) -> np.ndarray:
         m, C = _split(_normalise(latency, self._ref, self.config.transform))
