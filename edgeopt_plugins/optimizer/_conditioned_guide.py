@@ -63,29 +63,21 @@ class ConditionedGuide(GuideBase):
         self.profile = DeviceProfile.coerce(profile, self.space)
         self.candidates = None if candidates is None else [self.space.format(a) for a in candidates]
         self._embedding = self.model.embed(self.profile)
-        self._warm: dict[float, list[str]] = {}
 
     def _refit(self, measurements: dict[str, float]) -> None:
         extended = self.profile.extended(list(measurements), list(measurements.values()))
         self._embedding = self.model.embed(extended)
-        self._warm = {}
+        self._forget_ranking()
 
-    def warm_start(self, n: int, *, confidence: float | None = None) -> list[str]:
-        level = self.confidence if confidence is None else float(confidence)
-        with self._lock:
-            cached = self._warm.get(level)
-            if cached is None or len(cached) < n:
-                try:
-                    designs = self.model.recommend(
-                        self._embedding, latency_budget_ms=self.latency_budget_ms, confidence=level,
-                        candidates=self.candidates, top_k=max(n, 1),
-                    )
-                except InfeasibleBudgetError as err:
-                    if level == self.confidence:
-                        warnings.warn(f"edgeopt: {err}; no warm start", EdgeOptWarning, stacklevel=2)
-                    designs = []
-                cached = self._warm[level] = [d.arch for d in designs]
-            return list(cached[:n])
+    def _ranked(self, n: int, confidence: float) -> tuple[list[str], bool]:
+        try:
+            designs = self.model.recommend(self._embedding, latency_budget_ms=self.latency_budget_ms,
+                                           confidence=confidence, candidates=self.candidates, top_k=max(n, 1))
+        except InfeasibleBudgetError as err:
+            if confidence == self.confidence:
+                warnings.warn(f"edgeopt: {err}; no warm start", EdgeOptWarning, stacklevel=3)
+            return [], True
+        return [d.arch for d in designs], len(designs) < max(n, 1)
 
     def screen(self, archs: Sequence[str]) -> Screening:
         with self._lock:

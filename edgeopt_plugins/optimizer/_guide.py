@@ -79,14 +79,38 @@ class GuideBase:
     """Shared plumbing of the guides: a lock and change detection for :meth:`observe`.
 
     Subclasses implement :meth:`_refit` (called with the merged measurements when
-    they changed), :meth:`warm_start` and :meth:`screen`.
+    they changed) and :meth:`screen`, and either :meth:`warm_start` or :meth:`_ranked`
+    (then :meth:`warm_start` caches its answers per confidence level until the next
+    refit, which calls :meth:`_forget_ranking`).
     """
+
+    #: Confidence of the latency bound when ``warm_start`` is called without one.
+    confidence: float = 0.95
 
     def __init__(self, space: SearchSpace, latency_budget_ms: float | None) -> None:
         self.space = space
         self.latency_budget_ms = latency_budget_ms
         self._lock = threading.RLock()
         self._seen: dict[str, float] = {}
+        self._warm: dict[float, tuple[list[str], bool]] = {}
+
+    def warm_start(self, n: int, *, confidence: float | None = None) -> list[str]:
+        level = self.confidence if confidence is None else float(confidence)
+        with self._lock:
+            cached, complete = self._warm.get(level, ([], False))
+            if len(cached) < n and not complete:
+                cached, complete = self._ranked(n, level)
+                self._warm[level] = (cached, complete)
+            return list(cached[:n])
+
+    def _ranked(self, n: int, confidence: float) -> tuple[list[str], bool]:  # pragma: no cover - abstract
+        """At least ``n`` designs whose bound at ``confidence`` fits the budget (when that many do), best
+        first, and whether they are every such design (then a larger ``n`` needs no new ranking)."""
+        raise NotImplementedError
+
+    def _forget_ranking(self) -> None:
+        """The predictions changed: warm-start rankings must be recomputed."""
+        self._warm = {}
 
     def observe(self, measurements: Mapping[str, float]) -> None:
         with self._lock:

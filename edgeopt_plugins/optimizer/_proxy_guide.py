@@ -127,7 +127,7 @@ class ProxyGuide(GuideBase):
         self._log_ratios = np.log(profile.latency_ms / self.predictor.predict(list(profile.archs)))
         self.margin = self._margin(self.confidence)
         self._pool_mean: np.ndarray | None = None
-        self._warm: dict[float, tuple[list[str], bool]] = {}
+        self._forget_ranking()
 
     def _margin(self, confidence: float) -> float:
         return upper_margin(np.exp(self._log_ratios), np.ones_like(self._log_ratios), confidence)
@@ -158,20 +158,13 @@ class ProxyGuide(GuideBase):
         accuracy = None if self._accuracy is None else self._accuracy(list(archs))
         return Screening(mean, mean * margin, accuracy)
 
-    def warm_start(self, n: int, *, confidence: float | None = None) -> list[str]:
+    def _ranked(self, n: int, confidence: float) -> tuple[list[str], bool]:
         if self._accuracy is None:
-            return []
-        level = self.confidence if confidence is None else float(confidence)
-        with self._lock:
-            cached, complete = self._warm.get(level, ([], False))
-            if len(cached) < n and not complete:
-                if self._pool_mean is None:
-                    self._pool_mean = np.asarray(self.predictor.predict(self._pool_idx), dtype=float)
-                mean, acc = self._pool_mean, self._pool_accuracy
-                ok = np.flatnonzero((mean * self._margin(level) <= self.latency_budget_ms) & np.isfinite(acc))
-                order = ok[np.lexsort((mean[ok], -acc[ok]))]
-                keep = max(n, 32)
-                cached = [self.pool[i] for i in order[:keep]]
-                # complete: every design that fits is cached, so a larger n needs no recomputation.
-                self._warm[level] = (cached, len(order) <= keep)
-            return list(cached[:n])
+            return [], True
+        if self._pool_mean is None:
+            self._pool_mean = np.asarray(self.predictor.predict(self._pool_idx), dtype=float)
+        mean, acc = self._pool_mean, self._pool_accuracy
+        ok = np.flatnonzero((mean * self._margin(confidence) <= self.latency_budget_ms) & np.isfinite(acc))
+        order = ok[np.lexsort((mean[ok], -acc[ok]))]
+        keep = max(n, 32)
+        return [self.pool[i] for i in order[:keep]], len(order) <= keep

@@ -401,12 +401,6 @@ class HierarchicalPredictor(AdaptedPredictor):
         z = self.mixture.predict(self._features(idx))
         return np.maximum(z, 1e-6) if self.config.transform == "linear" else np.exp(z)
 
-    @property
-    def anchor_weights(self) -> dict[str, float]:
-        """Posterior probability of each prior anchor: ``"mix"`` (a new mix) or a proxy name (a near copy)."""
-        names = ["mix"] + list(self.pool.devices)
-        return {names[j]: float(w) for j, w in enumerate(self.mixture.weights)}
-
     def _draws(self, n_samples: int) -> np.ndarray:
         """Posterior draws of the (noisy, transformed) target on the reference set, one per column."""
         rng = np.random.default_rng(self.seed)
