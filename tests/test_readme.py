@@ -5,17 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tests._markdown import run_python_blocks
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_readme_python_blocks_run_in_order(data_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("EDGEOPT_DATA_DIR", str(data_dir))
     monkeypatch.chdir(tmp_path)
-    blocks = re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.S | re.M)
-    assert len(blocks) >= 2
-    ns: dict = {"__name__": "readme"}
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), ns)  # noqa: S102 - our own documentation
+    ns = run_python_blocks(README, min_blocks=2)
     assert ns["study"].best_trial.user_attrs["latency_ms"] <= ns["budget_ms"]
     assert ns["adapted"].estimated_spearman > 0.8
     assert ns["best"][0].latency_upper_ms <= ns["budget_ms"]

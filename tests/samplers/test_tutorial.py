@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+
+from tests._markdown import run_python_blocks
 
 TUTORIAL = Path(__file__).resolve().parents[2] / "docs" / "tutorial-optuna.md"
 
 
 def test_tutorial_code_runs_in_order(data_dir, monkeypatch):
     monkeypatch.setenv("EDGEOPT_DATA_DIR", str(data_dir))
-    blocks = re.findall(r"^```python\n(.*?)^```", TUTORIAL.read_text(), flags=re.S | re.M)
-    assert len(blocks) >= 7
-    ns: dict = {"__name__": "tutorial"}
-    for block in blocks:
-        exec(compile(block, str(TUTORIAL), "exec"), ns)  # noqa: S102 - our own documentation
+    ns = run_python_blocks(TUTORIAL, min_blocks=7)
     assert ns["study"].best_trial.user_attrs["latency_ms"] <= ns["budget_ms"]
     assert ns["proxy_study"].best_value > 85.0
     assert len(ns["mo_study"].trials) == 20

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import re
 from pathlib import Path
 
 import pytest
+
+from tests._markdown import run_python_blocks
 
 nni = pytest.importorskip("nni", reason="NNI is an optional extra: pip install 'edgeopt-plugins[nni]'")
 
@@ -18,12 +19,7 @@ MODULES = ["__init__", "_space", "_evaluator", "_strategy", "_profiler", "_run"]
 def test_tutorial_code_runs_in_order(data_dir, monkeypatch):
     monkeypatch.setenv("EDGEOPT_DATA_DIR", str(data_dir))
     monkeypatch.setattr(nni.trial, "_params", None)  # the tutorial drives NNI directly at the end
-    blocks = re.findall(r"^```python\n(.*?)^```", TUTORIAL.read_text(), flags=re.S | re.M)
-    assert len(blocks) >= 9
-    namespace: dict = {"__name__": "tutorial"}
-    for block in blocks:
-        exec(compile(block, str(TUTORIAL), "exec"), namespace)  # noqa: S102 - our own documentation
-    ns = namespace
+    ns = run_python_blocks(TUTORIAL, min_blocks=9)
     trials = ns["result"].trials
     assert ns["result"].best().latency_ms <= ns["budget_ms"]
     assert sum(t.latency_ms <= ns["budget_ms"] for t in trials) >= 0.7 * len(trials)
