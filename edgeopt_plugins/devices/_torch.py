@@ -41,7 +41,6 @@ import platform
 import re
 import time
 import warnings
-from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -50,6 +49,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from edgeopt_plugins._threads import torch_threads
 from edgeopt_plugins.devices._base import BaseDevice
 from edgeopt_plugins.exceptions import InputError, MeasurementError
 from edgeopt_plugins.spaces import SearchSpace, get_space
@@ -122,17 +122,6 @@ def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise InputError(f"TorchDevice: {name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
-
-
-@contextlib.contextmanager
-def _num_threads(threads: int) -> Iterator[None]:
-    """Set torch's intra-op threads for the block and restore the previous value."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _quantize_int8(model: nn.Module, example: torch.Tensor, seed: int) -> nn.Module:
@@ -354,7 +343,7 @@ class TorchDevice(BaseDevice):
         rng = np.random.default_rng(self.seed)
         bar = tqdm(total=n * (self.warmup + self.repeats), disable=not progress, desc=self.name, unit="run",
                    leave=False)
-        with bar, _num_threads(self.threads):
+        with bar, torch_threads(self.threads):
             for start in range(0, n, self.group_size):
                 rows = indices[start : start + self.group_size]
                 inputs = [self._input(self._resolution_of(row)) for row in rows]

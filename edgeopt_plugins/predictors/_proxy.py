@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgeopt_plugins._io import atomic_write, display_path, write_json
+from edgeopt_plugins._threads import torch_threads
 from edgeopt_plugins.exceptions import InputError, ModelFormatError
 from edgeopt_plugins.predictors._linear import ridge_path, select_alpha
 from edgeopt_plugins.predictors._measurements import as_measurements
@@ -133,16 +134,10 @@ class ProxyPredictor:
         return self.space.encode(idx, kind="both").astype(np.float32)
 
     def _fit_mlp(self, idx: np.ndarray, y: np.ndarray) -> None:
-        import torch
-
         # A 64-wide network gains nothing from intra-op threads, and on a busy machine
         # their hand-offs make training many times slower: train on one thread.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with torch_threads(1):
             self._train_mlp(idx, y)
-        finally:
-            torch.set_num_threads(threads)
 
     def _train_mlp(self, idx: np.ndarray, y: np.ndarray) -> None:
         import torch
