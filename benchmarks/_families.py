@@ -83,12 +83,14 @@ _SUFFIX = re.compile(r"(_per_image|_\d+)$")
 
 
 def _chip(device: str) -> str:
+    """The chip of a setting: the longest known chip name left after stripping batch suffixes."""
     name = device
-    while True:
+    while name not in FAMILIES:
         stripped = _SUFFIX.sub("", name)
         if stripped == name:
-            return name
+            return _SUFFIX.sub("", device)
         name = stripped
+    return name
 
 
 def family_of(device: str) -> str:
