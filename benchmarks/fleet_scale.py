@@ -17,6 +17,7 @@ Run: ``python -m benchmarks.fleet_scale [--quick]``.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,7 +112,7 @@ def run(*, quick: bool = False, model: ConditionedModel | None = None, progress:
     return result
 
 
-def _plot(result: dict[str, Any]) -> None:
+def _plot(result: dict[str, Any], folder: Path = RESULTS) -> None:
     from edgeopt_plugins._plots import new_figure, save_figure
 
     sizes = result["sizes"]
@@ -130,7 +131,7 @@ def _plot(result: dict[str, Any]) -> None:
     axes[1].set_xlabel("devices")
     axes[1].set_ylabel("time per device (ms)")
     axes[1].legend(fontsize=7)
-    save_figure(fig, RESULTS / f"{NAME}.png")
+    save_figure(fig, folder / f"{NAME}.png")
 
 
 def report(result: dict[str, Any]) -> str:
