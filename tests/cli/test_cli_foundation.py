@@ -57,6 +57,14 @@ def test_data_info_lists_all_tables(run_cli, data_dir):
     assert tables[("nb201", "latency_ms")]["archs"] == 15625
     assert len(tables[("nb201", "latency_ms")]["devices"]) == 27
     assert set(tables) >= {("fbnet", "latency_ms"), ("ofa", "latency_ms"), ("mnasnet", "accuracy")}
+    mnasnet = tables[("mnasnet", "latency_ms")]
+    assert mnasnet["missing"] == sum(mnasnet["missing_by_device"].values()) > 0
+    assert 0 < mnasnet["incomplete_archs"] <= mnasnet["missing"]
+    code, out, _ = run_cli("data", "info", "--data-dir", data_dir)
+    assert code == 0
+    assert "missing cells: (architecture, device) pairs without a measurement" in out
+    assert (f"mnasnet latency_ms: {mnasnet['missing']} of {mnasnet['archs'] * 8:,} cells, "
+            f"{mnasnet['incomplete_archs']} architectures; by device: tpuv3_per_image") in out
 
 
 @pytest.mark.parametrize(
