@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+def _note(text: str, *, blank: bool = True) -> None:
+    print(("\n" if blank else "") + textwrap.fill(text, width=100, break_on_hyphens=False))
+
+
 def _stage(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -89,18 +94,20 @@ def run(args: argparse.Namespace) -> int:
               **{f"{m} over": "yes" if r[f"{m}_over_budget"] else "no" for m in METHODS}} for r in rows]
     print("accuracy regret vs the true optimum under the budget (points), and whether the real latency is over it:")
     print_table(table)
-    print(f"\nThese regrets are for {len(rows)} real device(s), one budget and one {summary['profile_size']}-measurement "
-          f"profile each, with a --fit-config {args.fit_config if args.model is None else 'given'} model: a few devices "
-          "vary a lot. The README's approach-2 regret is the mean over every held-out NB201 device, four budgets and "
-          "five profiles (docs/benchmarks.md, \"Approach 2\").")
+    devices = f"{len(rows)} real device" + ("s" if len(rows) != 1 else "")
+    model = f"a --fit-config {args.fit_config} model" if args.model is None else f"the model in {args.model}"
+    _note(f"These regrets are for {devices}, one budget and one {summary['profile_size']}-measurement profile "
+          f"each, with {model}: a few devices vary a lot. The README's approach-2 regret is "
+          "the mean over every held-out NB201 device, four budgets and five profiles (docs/benchmarks.md, "
+          "\"Approach 2\").")
     if "fleet" in summary:
         f = summary["fleet"]
         rate = "-" if f["violation_rate"] is None else f"{100 * f['violation_rate']:.1f}%"
         regret = "-" if f["mean_regret"] is None else f"{f['mean_regret']:.3f}"
         print(f"\nfleet: {f['devices']} simulated devices recommended in {f['seconds']:.1f} s "
               f"({f['ms_per_device']:.1f} ms/device); budget violations {rate}; mean regret {regret} points")
-        print("Simulated devices are drawn around the real ones, so they are not the devices above: compare with "
-              "docs/benchmarks.md, \"Fleet scale\" (the same protocol), not with the README's approach-2 row.")
+        _note("Simulated devices are drawn around the real ones, so they are not the devices above: compare with "
+              "docs/benchmarks.md, \"Fleet scale\", not with the README's approach-2 row.", blank=False)
     print(f"\nwrote {args.out / 'overview.csv'}, {args.out / 'overview.json'}, {args.out / 'overview.png'}")
     return 0
 
