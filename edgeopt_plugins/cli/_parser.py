@@ -18,6 +18,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
+from edgeopt_plugins.exceptions import InputError
+
 __all__ = ["HelpFormatter", "Parser", "UsageError", "option_help", "subcommands", "usage_message"]
 
 #: What argparse itself takes for a negative number rather than an option.
@@ -27,7 +29,7 @@ _NAMES_DEFAULT = re.compile(r"\(default\b|\bdefault:|, default\)")
 _INVALID_CHOICE = re.compile(r"invalid choice: '(?P<value>.*?)' \(choose from (?P<choices>.*)\)$")
 
 
-class UsageError(Exception):
+class UsageError(InputError):
     """A command line argparse rejected; :func:`usage_message` turns it into the line to print."""
 
     def __init__(self, message: str) -> None:

@@ -170,13 +170,13 @@ def test_cli_fleet_rerun_says_what_it_reuses(run_cli, tiny_model_dir, data_dir, 
     import shutil
 
     shutil.copytree(tiny_model_dir, tmp_path / "out" / "model")  # as if an earlier run had fitted it
-    argv = ["fleet", "--data-dir", str(data_dir), "--simulated", "5", "--budget-percentile", "40", "--out",
-            str(tmp_path / "out"), "--quiet"]
+    argv = ["fleet", "--data-dir", str(data_dir), "--table-devices", "pixel3,raspi4", "--budget-percentile", "40",
+            "--out", str(tmp_path / "out"), "--quiet"]
     code, out, err = run_cli(*argv)
     assert code == 0, err
     assert "reused" not in out
     code, out, err = run_cli(*argv[:-1])
     assert code == 0, err
     assert f"no --model: reusing {tmp_path / 'out' / 'model'}, fitted by an earlier run" in out
-    assert ("reused the stored results of 5 device(s) from an earlier run of these settings (storage "
+    assert ("reused the stored results of 2 device(s) from an earlier run of these settings (storage "
             f"{tmp_path / 'out' / 'fleet.journal'}); nothing left to compute") in out
