@@ -348,7 +348,7 @@ def _plots(result: dict[str, Any], folder: Path = RESULTS) -> dict[str, str]:
     paths = {}
     studies = [s for s in (result.get("nb201"), result.get("mnasnet")) if s]
     # Spearman by device.
-    fig, axes = new_figure(1, len(studies), figsize=(7 * len(studies), 3.8), squeeze=False)
+    fig, axes = new_figure(1, len(studies), figsize=(7 * len(studies), 4.2), squeeze=False, layout="constrained")
     for ax, st in zip(axes[0], studies):
         names = list(st["summary"]["10"]["spearman_by_device"])
         x = np.arange(len(names))
@@ -360,7 +360,8 @@ def _plots(result: dict[str, Any], folder: Path = RESULTS) -> dict[str, str]:
         ax.set_ylim(0.5, 1.0)
         ax.set_ylabel("Spearman (all archs)")
         ax.set_title(f"{st['space']}: held-out devices", fontsize=9)
-        ax.legend(fontsize=7, loc="lower right")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=3, fontsize=7)  # the bars fill every panel
     paths["spearman"] = str(save_figure(fig, folder / f"{NAME}_spearman.png"))
     # Regret and violation by budget percentile.
     fig, axes = new_figure(2, len(studies), figsize=(6 * len(studies), 6.5), squeeze=False)
