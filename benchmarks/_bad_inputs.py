@@ -188,7 +188,9 @@ def build_cases(p: dict[str, str]) -> list[Case]:
     add("fleet: model from another version", "bad model folder",
         ["fleet", "--model", p["model_v99"], "--data-dir", p["data"], "--simulated", "2", "--budget-percentile", "30",
          "--out", f"{w}/f5"], "version", (f"{w}/f5/designs.csv",))
-    add("unknown command", "bad argument", ["frobnicate"], "invalid choice")
+    add("unknown command", "bad argument", ["frobnicate"], "unknown command 'frobnicate'")
+    add("misspelt option", "bad argument", ["fit", "--out", f"{w}/m", "--confg", "tiny"],
+        "unknown option --confg; did you mean --config?", (f"{w}/m/model.json",))
     return cases
 
 

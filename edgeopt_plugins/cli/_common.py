@@ -49,7 +49,8 @@ def add_space(parser: argparse.ArgumentParser, *, default: str | None = "nb201")
 
 
 def add_quiet(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bars or status lines (results and errors are still printed)")
 
 
 def _number(text: str, cast: Callable[[str], float], ok: Callable[[float], bool], expected: str) -> Any:

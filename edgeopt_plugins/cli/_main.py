@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from edgeopt_plugins import __version__
+from edgeopt_plugins.cli._parser import Parser, UsageError, usage_message
 from edgeopt_plugins.exceptions import EdgeOptError
 
 __all__ = ["build_parser", "main"]
@@ -26,21 +27,18 @@ COMMAND_MODULES = (
 )
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with exit code 2 and one line for usage errors (no usage dump)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    """The full ``edgeopt`` parser (one sub-command per module in :data:`COMMAND_MODULES`)."""
-    parser = _Parser(
+    """The full ``edgeopt`` parser (one sub-command per module in :data:`COMMAND_MODULES`).
+
+    Its usage errors raise :class:`~edgeopt_plugins.cli._parser.UsageError`; :func:`main` turns
+    them into one line and exit code 2.
+    """
+    parser = Parser(
         prog="edgeopt",
         description="Hardware-aware NAS across many edge devices. Without a command, runs `edgeopt overview`.",
     )
     parser.add_argument("--version", action="version", version=f"edgeopt-plugins {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(f"edgeopt_plugins.cli.{name}").register(sub)
     return parser
@@ -52,7 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
         args = ["overview", *args]
-    ns = parser.parse_args(args)
+    try:
+        ns = parser.parse_args(args)
+    except UsageError as err:
+        print(usage_message(parser, args, err), file=sys.stderr)
+        return 2
     try:
         return int(ns.handler(ns) or 0)
     except EdgeOptError as err:

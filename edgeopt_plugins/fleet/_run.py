@@ -190,7 +190,8 @@ def run_fleet(
     sizes = {name: len(ids) for name, ids in units.items()}
     start = time.perf_counter()
     bar = tqdm(total=len(targets), desc="devices", unit="dev", disable=not progress)
-    bar.update(sum(sizes[d] for d in ledger.results() if d in sizes))
+    reused = sum(sizes[d] for d in ledger.results() if d in sizes)  # finished by an earlier run
+    bar.update(reused)
     if workers == 1:
         work(settings, url, lease_s=lease_s, measure=measure, on_unit=bar.update)
     else:
@@ -213,6 +214,6 @@ def run_fleet(
     order = {name: i for i, name in enumerate(targets.names)}
     rows.sort(key=lambda r: order[r["device"]])
     meta = {"run": settings.run_name, "storage": describe_storage(url), "workers": workers,
-            "wall_seconds": time.perf_counter() - start, "devices": len(targets),
+            "wall_seconds": time.perf_counter() - start, "devices": len(targets), "reused_devices": reused,
             "pending": [n for n in units if n not in results]}
     return write_report(out, rows, settings.to_json(), meta)

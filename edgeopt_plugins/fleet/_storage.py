@@ -102,7 +102,8 @@ def open_storage(url: str | os.PathLike[str], *, retries: int = 5) -> BaseStorag
         except (sqlalchemy.exc.NoSuchModuleError, sqlalchemy.exc.ArgumentError, ImportError) as err:
             first = str(err).strip().splitlines()[0][:160]
             raise InputError(f"storage {describe_storage(text)}: not a usable database URL ({first}); for "
-                             "PostgreSQL install the extra: pip install 'edgeopt-plugins[postgres]'") from None
+                             "PostgreSQL install the postgres extra in your clone of edgeopt-plugins: "
+                             "pip install -c constraints.txt -e '.[postgres]'") from None
     path = Path(text)
     if path.suffix not in _JOURNAL_SUFFIXES:
         raise InputError(

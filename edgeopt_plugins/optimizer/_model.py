@@ -66,6 +66,15 @@ _RETRY_SHRINK = (0.5, 0.2, 0.05)
 _FALLBACK_SAMPLE = 4096
 
 
+def _round_up(value: float) -> float:
+    """``value`` rounded up to three significant digits (a budget quoted back must still work)."""
+    if not np.isfinite(value) or value <= 0:
+        return value
+    step = 10.0 ** (np.floor(np.log10(value)) - 2)
+    rounded = float(np.ceil(value / step) * step)
+    return float(f"{rounded:.3g}") if float(f"{rounded:.3g}") >= value else rounded
+
+
 @dataclass(frozen=True)
 class Design:
     """One recommended design.
@@ -362,8 +371,8 @@ class ConditionedModel:
         e_budgets = np.full(b, np.inf) if energy_budget_mj is None else _budgets(energy_budget_mj, b, "energy_budget_mj")
         task = Task(budgets, self.predictor.multipliers(emb, c), trade, e_budgets,
                     self.predictor.multipliers(emb, c, "energy_mj") if self.has_energy else np.zeros(b))
-        if candidates is not None:
-            cand = self._candidate_matrix(candidates)
+        cand = None if candidates is None else self._candidate_matrix(candidates)
+        if cand is not None:
             picks = self._screen_shared(emb, task, cand, top_k)
         else:
             width = int(beam or self.optimizer.info.get("beam", 128))
@@ -384,10 +393,7 @@ class ConditionedModel:
                     picks[i] = pick
                 missing = [i for i, p in enumerate(picks) if p is None]
             if missing:
-                # Last resort: exact screening of every design (small spaces) or of the training
-                # tables' designs plus a fixed random sample (large spaces).
-                full = candidate_pool(self.space, self.predictor.metrics["latency_ms"].table.indices,
-                                      _FALLBACK_SAMPLE, 0)
+                full = self._fallback_pool()
                 sub_task = Task(*(a[missing] for a in (task.budget_ms, task.multiplier, task.tradeoff,
                                                        task.energy_budget_mj, task.energy_multiplier)))
                 for i, pick in zip(missing, self._screen_shared(emb[missing], sub_task, full, top_k)):
@@ -396,19 +402,68 @@ class ConditionedModel:
         for i, pick in enumerate(picks):
             if pick is None:
                 if on_infeasible == "raise":
-                    raise InfeasibleBudgetError(self._infeasible_message(emb, i, budgets[i], e_budgets[i], c,
-                                                                         candidates is not None))
+                    raise InfeasibleBudgetError(self._infeasible_message(emb, i, budgets[i], e_budgets[i], c, cand))
                 out.append([])
                 continue
             out.append(pick)
         return out
 
+    def smallest_budget_ms(
+        self,
+        profile: DeviceProfile | DeviceEmbedding,
+        *,
+        confidence: float = 0.95,
+        candidates: Iterable[ArchLike] | np.ndarray | None = None,
+        energy_budget_mj: float | None = None,
+    ) -> float:
+        """The smallest latency budget that :meth:`recommend` meets for this device at this confidence.
+
+        It is the lowest calibrated upper bound among ``candidates`` (default: the designs
+        :meth:`recommend` screens when the optimizer's proposals all miss: every design of a
+        small space, else the training tables' designs and a fixed random sample) that also
+        fit ``energy_budget_mj``. :meth:`recommend` with this budget (or more) finds a design.
+
+        Args:
+            profile: The device's profile (or an embedding of one device).
+            confidence: Confidence of the upper bounds, as in :meth:`recommend`.
+            candidates: Only these architectures, as in :meth:`recommend`.
+            energy_budget_mj: Only designs whose energy upper bound fits it.
+
+        Returns:
+            The budget in ms; ``inf`` when no design fits ``energy_budget_mj``.
+
+        Example:
+            >>> floor = model.smallest_budget_ms(profile, confidence=0.95)  # doctest: +SKIP
+            >>> model.recommend(profile, latency_budget_ms=floor, top_k=1)  # doctest: +SKIP
+        """
+        idx = self._fallback_pool() if candidates is None else self._candidate_matrix(candidates)
+        _, upper = self.predict(idx, profile, confidence=confidence)
+        fits = np.ones(len(upper), dtype=bool)
+        if energy_budget_mj is not None:
+            fits = self.predict(idx, profile, confidence=confidence, metric="energy_mj")[1] <= energy_budget_mj
+        # A hair above the bound, so that passing it back survives the log/exp round trip of the screening.
+        return float(upper[fits].min()) * (1 + 1e-9) if fits.any() else float("inf")
+
+    def _fallback_pool(self) -> np.ndarray:
+        """Designs screened exactly when proposals miss: every design (small spaces), else table designs + a sample."""
+        return candidate_pool(self.space, self.predictor.metrics["latency_ms"].table.indices, _FALLBACK_SAMPLE, 0)
+
     def _infeasible_message(self, emb: DeviceEmbedding, i: int, budget: float, e_budget: float, confidence: float,
-                            listed: bool) -> str:
-        where = "the candidate list" if listed else "the space"
+                            candidates: np.ndarray | None) -> str:
+        where = "the candidate list" if candidates is not None else "the space"
+        device = emb[np.array([i])]
         extra = f" and energy budget {e_budget:g} mJ" if np.isfinite(e_budget) else ""
-        return (f"device {emb.names[i]!r}: no design of {where} has a {confidence:.0%} latency upper bound within "
-                f"{budget:g} ms{extra}; raise the budget, lower the confidence, or measure more architectures")
+        head = (f"device {emb.names[i]!r}: no design of {where} has a {confidence:.0%} latency upper bound within "
+                f"{budget:g} ms{extra}")
+        floor = self.smallest_budget_ms(device, confidence=confidence, candidates=candidates,
+                                        energy_budget_mj=e_budget if np.isfinite(e_budget) else None)
+        if not np.isfinite(floor):
+            pool = self._fallback_pool() if candidates is None else candidates
+            e_floor = float(self.predict(pool, device, confidence=confidence, metric="energy_mj")[1].min())
+            return (f"{head}; no design fits the energy budget: the smallest {confidence:.0%} energy upper bound is "
+                    f"{_round_up(e_floor):g} mJ")
+        return (f"{head}; the smallest budget that works at {confidence:.0%} confidence is {_round_up(floor):g} ms "
+                "(or lower the confidence, or measure more architectures)")
 
     def _candidate_matrix(self, candidates: Iterable[ArchLike] | np.ndarray) -> np.ndarray:
         if isinstance(candidates, (str, dict)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -81,6 +82,31 @@ def test_budget_below_every_design_is_infeasible(model, profile):
         model.recommend(profile, latency_budget_ms=1e-4, candidates=model.space.sample(5, seed=0))
     out = model.recommend_many([profile, profile], [1e-4, _budget(model, profile, 0.5)], on_infeasible="empty")
     assert out[0] == [] and len(out[1]) == 1
+
+
+@pytest.mark.parametrize("confidence", [0.5, 0.95])
+def test_infeasible_budget_names_the_smallest_budget_that_works(model, profile, confidence):
+    with pytest.raises(InfeasibleBudgetError, match=rf"smallest budget that works at {confidence:.0%} confidence is "
+                                                     r"(?P<ms>[\d.]+) ms") as caught:
+        model.recommend(profile, latency_budget_ms=1e-4, confidence=confidence)
+    quoted = float(re.search(r"is ([\d.]+) ms", str(caught.value)).group(1))
+    floor = model.smallest_budget_ms(profile, confidence=confidence)
+    assert floor <= quoted <= floor * 1.01  # the exact floor, rounded up to 3 digits
+    for budget in (floor, quoted):
+        assert model.recommend(profile, latency_budget_ms=budget, confidence=confidence, top_k=1)
+    with pytest.raises(InfeasibleBudgetError):
+        model.recommend(profile, latency_budget_ms=floor * 0.999, confidence=confidence)
+    assert floor < model.smallest_budget_ms(profile, confidence=0.99)
+
+
+def test_smallest_budget_among_candidates(model, profile, nb201_latency):
+    candidates = list(nb201_latency.archs[200:260])
+    floor = model.smallest_budget_ms(profile, candidates=iter(candidates))
+    _, upper = model.predict(candidates, profile)
+    assert floor == pytest.approx(upper.min(), rel=1e-6)
+    with pytest.raises(InfeasibleBudgetError, match="candidate list.*smallest budget"):
+        model.recommend(profile, latency_budget_ms=floor * 0.9, candidates=iter(candidates))
+    assert model.recommend(profile, latency_budget_ms=floor, candidates=iter(candidates), top_k=1)[0].arch in candidates
 
 
 def test_many_devices_in_one_batch_match_single_calls(model, nb201_latency):
@@ -246,8 +272,13 @@ def test_energy_budget_is_respected_with_an_energy_model():
     designs = m.recommend(profile, latency_budget_ms=budget, energy_budget_mj=e_budget, top_k=3)
     assert designs and all(d.latency_upper_ms <= budget and d.energy_upper_mj <= e_budget for d in designs)
     assert "energy_upper_mj" in designs[0].to_dict()
-    with pytest.raises(InfeasibleBudgetError, match="energy budget"):
+    with pytest.raises(InfeasibleBudgetError, match="no design fits the energy budget") as caught:
         m.recommend(profile, latency_budget_ms=budget, energy_budget_mj=1e-6)
+    quoted = float(re.search(r"energy upper bound is ([\d.e+-]+) mJ", str(caught.value)).group(1))
+    assert en_up.min() <= quoted <= en_up.min() * 1.01
+    assert m.smallest_budget_ms(profile, energy_budget_mj=1e-6) == float("inf")
+    floor = m.smallest_budget_ms(profile, energy_budget_mj=e_budget)
+    assert floor == pytest.approx(lat_up[en_up <= e_budget].min(), rel=1e-6) and floor >= lat_up.min()
 
 
 def test_quantization_policy_space_with_simulated_devices_and_user_accuracy():
