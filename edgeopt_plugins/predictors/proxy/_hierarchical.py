@@ -44,9 +44,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from edgeopt_plugins.predictors._adapted import AdaptedPredictor
+from edgeopt_plugins.predictors.proxy._adapted import AdaptedPredictor
 from edgeopt_plugins.predictors._measurements import Measurements
-from edgeopt_plugins.predictors._pool import ProxyPool
+from edgeopt_plugins.predictors.proxy._pool import ProxyPool
 from edgeopt_plugins.spaces import SearchSpace
 
 __all__ = ["META_GRID", "HierarchicalConfig", "HierarchicalPredictor", "MetaResult", "meta_tune"]

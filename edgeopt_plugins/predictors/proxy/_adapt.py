@@ -9,11 +9,11 @@ import numpy as np
 
 from edgeopt_plugins.data import MetricTable
 from edgeopt_plugins.exceptions import InputError
-from edgeopt_plugins.predictors._adapted import (
+from edgeopt_plugins.predictors.proxy._adapted import (
     AdaptedPredictor,
     farthest_point_selection,
 )
-from edgeopt_plugins.predictors._hierarchical import (
+from edgeopt_plugins.predictors.proxy._hierarchical import (
     HierarchicalConfig,
     HierarchicalPredictor,
     MetaResult,
@@ -22,8 +22,8 @@ from edgeopt_plugins.predictors._hierarchical import (
 )
 from edgeopt_plugins.predictors._measurements import Measurements, as_measurements
 from edgeopt_plugins.predictors._monotonicity import spearman
-from edgeopt_plugins.predictors._pool import ProxyPool
-from edgeopt_plugins.predictors._published import PublishedPredictor
+from edgeopt_plugins.predictors.proxy._pool import ProxyPool
+from edgeopt_plugins.predictors.proxy._published import PublishedPredictor
 from edgeopt_plugins.spaces import SearchSpace
 
 __all__ = ["ADAPT_METHODS", "ProxyAdapter", "SingleProxyPredictor", "adapt"]
@@ -143,7 +143,7 @@ class ProxyAdapter:
             if self.proxies:
                 proxy = self.proxies[0]
             elif data is not None:
-                from edgeopt_plugins.predictors._choice import choose_proxy
+                from edgeopt_plugins.predictors.proxy._choice import choose_proxy
 
                 proxy = choose_proxy(self.pool, data, seed=self.seed).device
             else:

@@ -22,7 +22,7 @@ import numpy as np
 from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import InputError, ModelFormatError
 from edgeopt_plugins.predictors._calibration import Calibrator, check_confidence
-from edgeopt_plugins.predictors._factor import (
+from edgeopt_plugins.predictors.conditioned._factor import (
     FactorBasis,
     MetricFactors,
     _normal_solve,
@@ -30,8 +30,8 @@ from edgeopt_plugins.predictors._factor import (
     fit_basis,
     fit_metric_factors,
 )
-from edgeopt_plugins.predictors._posterior import solve_posteriors
-from edgeopt_plugins.predictors._training import TrainingDevices
+from edgeopt_plugins.predictors.conditioned._posterior import solve_posteriors
+from edgeopt_plugins.predictors.conditioned._training import TrainingDevices
 from edgeopt_plugins.spaces import ArchLike, SearchSpace, get_space
 
 __all__ = ["ConditionedPredictor", "DeviceEmbedding", "PredictorConfig", "fit_conditioned_predictor"]
