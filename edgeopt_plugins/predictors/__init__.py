@@ -44,7 +44,6 @@ from edgeopt_plugins.predictors.conditioned import (
 from edgeopt_plugins.predictors.proxy import (
     ADAPT_METHODS,
     CHOICE_CRITERIA,
-    META_GRID,
     PROXY_MODELS,
     AdaptedPredictor,
     HierarchicalConfig,
@@ -64,7 +63,6 @@ from edgeopt_plugins.predictors.proxy import (
 __all__ = [
     "ADAPT_METHODS",
     "CHOICE_CRITERIA",
-    "META_GRID",
     "PROXY_MODELS",
     "AccuracyPredictor",
     "AdaptedPredictor",

@@ -9,7 +9,7 @@ runs the published decision loop. :class:`ProxyPredictor` is a predictor fitted 
 from edgeopt_plugins.predictors.proxy._adapt import ADAPT_METHODS, ProxyAdapter, SingleProxyPredictor, adapt
 from edgeopt_plugins.predictors.proxy._adapted import AdaptedPredictor
 from edgeopt_plugins.predictors.proxy._choice import CHOICE_CRITERIA, ProxyChoice, choose_proxy
-from edgeopt_plugins.predictors.proxy._hierarchical import META_GRID, HierarchicalConfig, HierarchicalPredictor
+from edgeopt_plugins.predictors.proxy._hierarchical import HierarchicalConfig, HierarchicalPredictor
 from edgeopt_plugins.predictors.proxy._loop import MeasurementLoop, propose_measurements
 from edgeopt_plugins.predictors.proxy._pool import ProxyPool
 from edgeopt_plugins.predictors.proxy._proxy import PROXY_MODELS, ProxyPredictor
@@ -18,7 +18,6 @@ from edgeopt_plugins.predictors.proxy._published import PublishedPredictor
 __all__ = [
     "ADAPT_METHODS",
     "CHOICE_CRITERIA",
-    "META_GRID",
     "PROXY_MODELS",
     "AdaptedPredictor",
     "HierarchicalConfig",
