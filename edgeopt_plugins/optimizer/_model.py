@@ -475,7 +475,7 @@ class ConditionedModel:
 
     def _features(self, idx: np.ndarray) -> dict[str, Any]:
         """Predictor designs/noise and accuracy of unique architectures."""
-        out: dict[str, Any] = {"acc": self.accuracy.predict_indices(idx)}
+        out: dict[str, Any] = {"acc": self.accuracy.predict_indices(idx), "kernel": self.predictor.kernel_features(idx)}
         for metric, mf in self.predictor.metrics.items():
             out[metric] = mf.features(self.space, idx)
         return out
@@ -488,9 +488,10 @@ class ConditionedModel:
 
         design, s2, t = feats["latency_ms"]
         if gather is None:
-            mu, sigma = self.predictor.moments(emb, design, s2, t)
+            mu, sigma = self.predictor.moments(emb, design, s2, t, feats=feats["kernel"])
         else:
-            mu, sigma = self.predictor.moments(emb, per_device(design), per_device(s2), per_device(t))
+            kernel = [feats["kernel"].take(np.maximum(g, 0)) for g in gather]
+            mu, sigma = self.predictor.moments(emb, per_device(design), per_device(s2), per_device(t), feats=kernel)
         upper = mu + task.multiplier[:, None] * sigma
         feasible = upper <= np.log(task.budget_ms)[:, None]
         if gather is not None:

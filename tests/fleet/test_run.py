@@ -121,7 +121,8 @@ def test_failing_measurements_are_counted_and_the_fleet_goes_on(tiny_model_dir, 
                  measure_timeout_s=30.0)
     report = run_fleet(s, tmp_path / "out", progress=False)
     assert len(report.rows) == 2
-    assert all(r["refine_trials"] == 4 for r in report.rows)
+    # every device got measured designs despite the failures, and stopped at the trial budget
+    assert all(1 <= r["refine_trials"] <= 4 and r["refine_trials"] + r["refine_failed"] >= 4 for r in report.rows)
     url = str(tmp_path / "out" / "fleet.journal")
     failures = [t.user_attrs.get("edgeopt:failure") for r in report.rows
                 for t in study_trials(url, s.run_name, r["device"]) if t.state == TrialState.FAIL]

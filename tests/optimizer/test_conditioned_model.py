@@ -114,7 +114,12 @@ def test_many_devices_in_one_batch_match_single_calls(model, nb201_latency):
     budgets = [float(np.quantile(nb201_latency.column(d), 0.5)) * 1.5 for d in nb201_latency.devices[:5]]
     batch = model.recommend_many(profiles, budgets, top_k=2)
     for p, b, designs in zip(profiles, budgets, batch):
-        assert designs == model.recommend(p, latency_budget_ms=b, top_k=2)
+        single = model.recommend(p, latency_budget_ms=b, top_k=2)
+        assert [d.arch for d in designs] == [d.arch for d in single]
+        # the same numbers, up to the rounding of batched factorisations
+        numbers = [[v for v in d.to_dict().values() if not isinstance(v, str)] for d in single]
+        assert [[v for v in d.to_dict().values() if not isinstance(v, str)] for d in designs] == [
+            pytest.approx(n, rel=1e-9) for n in numbers]
 
 
 def test_tradeoff_prefers_faster_designs(model, profile):
