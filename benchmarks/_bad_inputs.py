@@ -33,6 +33,7 @@ def prepare_workdir(work: Path, data_dir: Path, model_dir: Path) -> dict[str, st
     """Write the bad (and good) input files the cases use; returns name -> path."""
     from edgeopt_plugins.data import load_table
     from edgeopt_plugins.devices import DeviceProfile
+    from edgeopt_plugins.predictors._store import tensor_path
 
     work.mkdir(parents=True, exist_ok=True)
     table = load_table("nb201", data_dir=data_dir)
@@ -74,7 +75,7 @@ def prepare_workdir(work: Path, data_dir: Path, model_dir: Path) -> dict[str, st
     manifest = json.loads((work / "model_v99" / "model.json").read_text())
     manifest["format_version"] = 99
     (work / "model_v99" / "model.json").write_text(json.dumps(manifest))
-    tensors = work / "model_tampered" / "tensors.safetensors"
+    tensors = tensor_path(work / "model_tampered")
     data = bytearray(tensors.read_bytes())
     data[-8:] = b"\x00" * 8
     tensors.write_bytes(bytes(data))

@@ -503,7 +503,7 @@ class ConditionedModel:
 
     # ----------------------------------------------------------------- persistence
     def save(self, folder: str | os.PathLike[str]) -> None:
-        """Write the model folder (``model.json`` + ``tensors.safetensors``)."""
+        """Write the model folder (``model.json`` + a tensor file), replacing an existing model in one rename."""
         arrays = {**self.predictor.to_arrays("predictor"), **self.accuracy.to_arrays("accuracy"),
                   **self.optimizer.to_arrays("optimizer")}
         meta = {"space": self.space.name, "predictor": self.predictor.to_json(), "accuracy": self.accuracy.to_json(),
@@ -532,7 +532,7 @@ class ConditionedModel:
             return cls(pred, acc, opt, meta.get("info"))
         except ModelFormatError as err:
             raise ModelFormatError(f"{folder}: {err}") from None
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
             raise ModelFormatError(f"{folder}: malformed model ({type(err).__name__}: {err})") from None
 
 

@@ -25,7 +25,8 @@ def workdir(tmp_path_factory, data_dir, nb201_latency):
 
 
 def test_fit_writes_a_model_folder(workdir):
-    assert sorted(p.name for p in (workdir / "model").iterdir()) == ["model.json", "tensors.safetensors"]
+    names = sorted(p.name for p in (workdir / "model").iterdir())
+    assert names[0] == "model.json" and len(names) == 2 and names[1].startswith("tensors-")
     meta = json.loads((workdir / "model" / "model.json").read_text())
     assert meta["meta"]["info"]["excluded_devices"] == ["pixel3"]
 
