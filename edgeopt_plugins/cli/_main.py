@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
 import sys
 from collections.abc import Sequence
@@ -58,15 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeOptError as err:
         print(f"edgeopt {ns.command}: error: {err}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:
+    except OSError as err:  # the file system's word (a full disk, a quota, a permission): one line naming the file
         where = f"{err.filename}: " if err.filename else ""
         print(f"edgeopt {ns.command}: error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
-    except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES):
-            print(f"edgeopt {ns.command}: error: {err.filename or ''}: {err.strerror}", file=sys.stderr)
-            return 2
-        raise
     except KeyboardInterrupt:
         print(f"edgeopt {ns.command}: interrupted", file=sys.stderr)
         return 130
