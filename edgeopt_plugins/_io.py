@@ -28,6 +28,7 @@ __all__ = [
     "stale_temp_files",
     "remove_stale_temp_files",
     "existing_file",
+    "check_writable",
     "display_path",
     "printable",
 ]
@@ -233,6 +234,26 @@ def existing_file(path: str | os.PathLike[str], what: str = "file") -> Path:
     if not os.access(p, os.R_OK):
         raise InputError(f"{display_path(p)}: {what} is not readable (permission denied)")
     return p
+
+
+def check_writable(path: str | os.PathLike[str], what: str = "") -> None:
+    """Refuse ``path`` if it cannot be created or written: its nearest existing ancestor must be a writable folder.
+
+    Args:
+        path: A file or folder to be written (it need not exist).
+        what: How messages name it (e.g. ``"--out "``), before the path.
+
+    Raises:
+        InputError: naming the ancestor that is a file or not writable.
+    """
+    p = Path(path)
+    ancestor = p
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() and ancestor != p:
+        raise InputError(f"{what}{display_path(p)}: cannot write there ({display_path(ancestor)} is not a folder)")
+    if not os.access(ancestor, os.W_OK | os.X_OK if ancestor.is_dir() else os.W_OK):
+        raise InputError(f"{what}{display_path(p)}: cannot write there ({display_path(ancestor)} is not writable)")
 
 
 def display_path(path: str | os.PathLike[str]) -> str:

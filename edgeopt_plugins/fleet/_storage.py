@@ -178,9 +178,7 @@ def open_storage(url: str | os.PathLike[str], *, retries: int = 5,
                 also=(sqlalchemy.exc.IntegrityError,),
                 url=text,
             )
-        except (sqlalchemy.exc.NoSuchModuleError, sqlalchemy.exc.ArgumentError, ImportError, ValueError) as err:
-            if isinstance(err, StorageError):
-                raise
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as err:  # not transient: a wrong URL
             first = mask_credentials(mask_credentials(str(err).strip().splitlines()[0][:160], text), url)
             raise InputError(f"storage {shown}: not a usable database URL ({first}); for "
                              "PostgreSQL install the extra: pip install 'edgeopt-plugins[postgres]'") from None

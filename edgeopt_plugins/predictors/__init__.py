@@ -57,6 +57,7 @@ from edgeopt_plugins.predictors._monotonicity import (
 from edgeopt_plugins.predictors._pool import ProxyPool
 from edgeopt_plugins.predictors._proxy import PROXY_MODELS, ProxyPredictor
 from edgeopt_plugins.predictors._published import PublishedPredictor
+from edgeopt_plugins.predictors._store import check_model_folder
 from edgeopt_plugins.predictors._training import TrainingDevices
 
 __all__ = [
@@ -84,6 +85,7 @@ __all__ = [
     "adapt",
     "as_measurements",
     "central_device",
+    "check_model_folder",
     "choose_proxy",
     "fit_accuracy_predictor",
     "fit_conditioned_predictor",

@@ -43,6 +43,7 @@ import numpy as np
 from edgeopt_plugins import __version__
 from edgeopt_plugins._io import (
     atomic_write,
+    check_writable,
     display_path,
     parse_json,
     remove_stale_temp_files,
@@ -91,13 +92,7 @@ def check_model_folder(folder: str | os.PathLike[str]) -> Path:
         if others:
             raise InputError(f"{shown}: folder is not empty and not a model folder "
                              f"(holds {', '.join(others[:3])}); choose a new folder")
-    ancestor = root
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise InputError(f"{shown}: cannot create a folder there ({display_path(ancestor)} is not a folder)")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise InputError(f"{shown}: cannot write there ({display_path(ancestor)} is not writable)")
+    check_writable(root)
     return root
 
 
