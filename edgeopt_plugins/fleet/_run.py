@@ -251,8 +251,8 @@ def run_fleet(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{display_path(out)}: is a file, expected an output folder")
-    _, targets = _problem(settings)  # validates everything before any work
     pinned = _pinned(out, settings)
+    _, targets = _problem(settings)  # validates everything before any work
     out.mkdir(parents=True, exist_ok=True)
     url = storage or str(out / "fleet.journal")
     new_journal = Path(url) if storage is None and not Path(url).exists() else None

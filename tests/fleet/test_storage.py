@@ -46,8 +46,9 @@ def test_bad_ports_and_hosts_are_input_errors(url, fragment):
         open_storage(url)
 
 
-def test_the_cli_prints_one_line_without_the_password(run_cli, tmp_path):
-    code, _, err = run_cli("fleet", "--model", tmp_path, "--simulated", "2", "--budget-percentile", "30",
+def test_the_cli_prints_one_line_without_the_password(run_cli, tiny_model_dir, data_dir, tmp_path):
+    code, _, err = run_cli("fleet", "--model", tiny_model_dir, "--data-dir", data_dir, "--simulated", "2",
+                           "--budget-percentile", "30",
                            "--storage", f"mysql://ann@host/db?password={SECRET}", "--out", tmp_path / "o")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert SECRET not in err
