@@ -24,6 +24,7 @@ import numpy as np
 
 from edgeopt_plugins._io import display_path
 from edgeopt_plugins._memory import require_memory
+from edgeopt_plugins._values import check_seed
 from edgeopt_plugins.data import MetricTable, load_table
 from edgeopt_plugins.devices import DeviceProfile, SimulatedFleet
 from edgeopt_plugins.exceptions import DataNotFoundError, InputError
@@ -225,6 +226,7 @@ class Targets:
 
 def build_targets(spec: TargetSpec) -> Targets:
     """Build (and validate) the fleet's devices."""
+    check_seed(spec.seed)
     if spec.profile_size < 2:
         raise InputError(f"--profile-size must be at least 2, got {spec.profile_size}")
     if spec.data_dir is not None and not os.path.isdir(spec.data_dir):

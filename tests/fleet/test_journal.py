@@ -8,11 +8,11 @@ import resource
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from benchmarks._faults import JOURNAL_DAMAGE, REFUSED_DAMAGE, damage_journal, kill_mid_record
 from edgeopt_plugins.exceptions import StorageError
 from edgeopt_plugins.fleet import DeviceLedger, open_storage
 
@@ -28,57 +28,31 @@ def _finish(url: str, devices, notes=None) -> DeviceLedger:
     return ledger
 
 
-def _lines(path: Path) -> list[bytes]:
-    return path.read_bytes().split(b"\n")
-
-
-def test_a_torn_tail_is_skipped_reported_and_the_run_goes_on(tmp_path):
+@pytest.mark.parametrize("kind", [k for k in JOURNAL_DAMAGE if k != REFUSED_DAMAGE])
+def test_a_torn_record_is_skipped_reported_and_the_run_goes_on(tmp_path, kind):
     path = tmp_path / "fleet.journal"
     _finish(str(path), DEVICES[:2])
     whole = path.stat().st_size
-    with path.open("ab") as handle:  # a worker killed half-way through a record
-        handle.write(b'{"op_code":2,"worker_id":"w","study_id":0,"user_attr":{"heart')
+    damage_journal(path, kind)
     notes: list[str] = []
     ledger = _finish(str(path), DEVICES[2:], notes)
     assert sorted(ledger.results()) == sorted(DEVICES)
-    assert notes == [f"{path}: skipped a torn record at byte {whole} (61 bytes): the journal resumes from its "
-                     "last whole record"]
+    assert "glued" not in [s.study_name for s in ledger.storage.get_all_studies()]  # never applied: dropped
+    assert len(notes) == 1 and notes[0].startswith(f"{path}: skipped a torn record at byte ")
+    assert kind != "torn tail" or notes[0] == (f"{path}: skipped a torn record at byte {whole} (61 bytes): the "
+                                               "journal resumes from its last whole record")
     assert sorted(DeviceLedger(open_storage(str(path)), "run").results()) == sorted(DEVICES)
-
-
-def test_a_garbled_last_record_is_skipped(tmp_path):
-    path = tmp_path / "fleet.journal"
-    _finish(str(path), DEVICES[:2])
-    with path.open("ab") as handle:
-        handle.write(b'{"op_code":2,"worker_id":"w","stu\x00\x00\x00\n')
-    notes: list[str] = []
-    assert sorted(_finish(str(path), DEVICES[2:], notes).results()) == sorted(DEVICES)
-    assert len(notes) == 1 and "torn record" in notes[0]
-
-
-def test_a_record_glued_after_a_torn_one_is_dropped_as_no_reader_ever_applied_it(tmp_path):
-    """What Optuna's own backend leaves after a torn write: the next record on the same line."""
-    path = tmp_path / "fleet.journal"
-    _finish(str(path), DEVICES[:1])
-    lines = _lines(path)
-    glued = b'{"op_code":0,"worker_id":"w","study_na' + b'{"op_code":0,"worker_id":"w","study_name":"x","directions":[1]}'
-    path.write_bytes(b"\n".join(lines[:-1]) + b"\n" + glued + b"\n")  # lines[-1] is b""
-    notes: list[str] = []
-    ledger = _finish(str(path), DEVICES[1:], notes)
-    assert sorted(ledger.results()) == sorted(DEVICES)
-    assert "x" not in [s.study_name for s in ledger.storage.get_all_studies()]
-    assert len(notes) == 1 and "torn record" in notes[0]
 
 
 def test_a_corrupted_record_in_the_middle_is_refused_with_file_and_offset(tmp_path):
     path = tmp_path / "fleet.journal"
     _finish(str(path), DEVICES)
-    lines = _lines(path)
-    offset = sum(len(line) + 1 for line in lines[:3])
-    lines[3] = lines[3].replace(b'"op_code"', b'"op_kode"')
-    path.write_bytes(b"\n".join(lines))
+    lines = path.read_bytes().split(b"\n")
+    middle = (len(lines) - 1) // 2
+    offset = sum(len(line) + 1 for line in lines[:middle])
+    damage_journal(path, REFUSED_DAMAGE)
     before = path.read_bytes()
-    with pytest.raises(StorageError, match=rf"fleet.journal: record 4 at byte {offset} is corrupted"):
+    with pytest.raises(StorageError, match=rf"fleet.journal: record {middle + 1} at byte {offset} is corrupted"):
         open_storage(str(path))
     assert path.read_bytes() == before  # nothing is thrown away
 
@@ -103,26 +77,10 @@ def test_a_write_failing_half_way_is_rolled_back_and_names_the_file(tmp_path, mo
     assert sorted(_finish(str(path), DEVICES[2:]).results()) == sorted(DEVICES)
 
 
-_KILLED_MID_RECORD = textwrap.dedent("""
-    import os, signal, sys
-    from edgeopt_plugins.fleet import DeviceLedger, open_storage
-    ledger = DeviceLedger(open_storage(sys.argv[1]), "run")
-    claim = ledger.claim_next(["tv"])
-    real_write = os.write
-    def torn(fd, data):
-        real_write(fd, bytes(data)[: len(data) // 2])
-        os.kill(os.getpid(), signal.SIGKILL)
-    os.write = torn
-    ledger.complete(claim, {"device": "tv"})
-""")
-
-
 def test_a_worker_killed_mid_record_leaves_a_journal_the_rerun_resumes(tmp_path):
     path = tmp_path / "fleet.journal"
     _finish(str(path), DEVICES[:3])
-    child = subprocess.run([sys.executable, "-c", _KILLED_MID_RECORD, str(path)], cwd=ROOT, capture_output=True,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
-    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    assert kill_mid_record(path, "tv") == -signal.SIGKILL
     assert not path.read_bytes().endswith(b"\n")
     notes: list[str] = []
     ledger = DeviceLedger(open_storage(str(path), on_repair=notes.append), "run", lease_s=0.1)

@@ -4,23 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks._faults import CREDENTIAL_URLS, SECRET
 from edgeopt_plugins.exceptions import InputError, StorageError
 from edgeopt_plugins.fleet import describe_storage, open_storage
-
-SECRET = "Tr0ub4dor"
-
-#: Every way a credential can sit in a database URL.
-CREDENTIAL_URLS = [
-    f"postgresql://ann:{SECRET}@127.0.0.1:9/runs",
-    f"postgresql://ann@127.0.0.1:9/runs?password={SECRET}",
-    f"postgresql://ann@127.0.0.1:9/runs?sslmode=require&sslpassword={SECRET}",
-    f"postgresql://ann@127.0.0.1:9/runs?application_name=x&access_token={SECRET}&api_key={SECRET}",
-    f"postgresql://ann:{SECRET}%40x@127.0.0.1:9/runs",
-    f"mysql://ann@127.0.0.1:9/runs?password={SECRET}",
-    f"postgresql://ann:{SECRET}@127.0.0.1:port/runs",
-    f"postgresql://ann:{SECRET}@[::1/runs?password={SECRET}",
-]
-
 
 @pytest.mark.parametrize("url", CREDENTIAL_URLS)
 def test_no_credential_reaches_a_message_or_a_report(url):
