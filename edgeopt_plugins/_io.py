@@ -237,7 +237,8 @@ def existing_file(path: str | os.PathLike[str], what: str = "file") -> Path:
 
 
 def check_writable(path: str | os.PathLike[str], what: str = "") -> None:
-    """Refuse ``path`` if it cannot be created or written: its nearest existing ancestor must be a writable folder.
+    """Refuse ``path`` if it cannot be created or (atomically) replaced: the folder it is in, or the folder
+    itself, must be writable, and the nearest existing ancestor must be a folder.
 
     Args:
         path: A file or folder to be written (it need not exist).
@@ -247,12 +248,12 @@ def check_writable(path: str | os.PathLike[str], what: str = "") -> None:
         InputError: naming the ancestor that is a file or not writable.
     """
     p = Path(path)
-    ancestor = p
+    ancestor = p if p.is_dir() else p.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
-    if not ancestor.is_dir() and ancestor != p:
+    if not ancestor.is_dir():
         raise InputError(f"{what}{display_path(p)}: cannot write there ({display_path(ancestor)} is not a folder)")
-    if not os.access(ancestor, os.W_OK | os.X_OK if ancestor.is_dir() else os.W_OK):
+    if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InputError(f"{what}{display_path(p)}: cannot write there ({display_path(ancestor)} is not writable)")
 
 

@@ -140,7 +140,7 @@ def check_output_file(path: str | Path, suffix: str = ".csv") -> Path:
         raise InputError(f"{p}: output file must end in {suffix}")
     if p.is_dir():
         raise InputError(f"{display_path(p)}: is a folder, expected a file path")
-    check_writable(p.parent)
+    check_writable(p)
     return p
 
 
