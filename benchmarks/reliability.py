@@ -353,7 +353,8 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                           f"{j['optuna']['handled']}/{j['optuna']['kinds']})",
               "met": j["ours"]["handled"] == j["ours"]["kinds"]},
              {"figure": "model saves killed / disk full", "target": "a model always loads",
-              "measured": f"{s['kills_ok']}/{len(s['kills'])} kills, {s['disk_full_ok']}/{len(s['disk_full'])} full disks",
+              "measured": f"{s['kills_ok']}/{len(s['kills'])} kills, "
+                          f"{s['disk_full_ok']}/{len(s['disk_full'])} full disks",
               "met": s["kills_ok"] == len(s["kills"]) and s["disk_full_ok"] == len(s["disk_full"])},
              {"figure": "credentials masked", "target": "all", "measured": f"{m['masked']}/{m['places']}",
               "met": m["masked"] == m["places"]}]

@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     devices.add_argument("--profile-size", type=positive_int, default=10,
                          help="measurements in the profile of a table or simulated device (default 10)")
     budget = parser.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--latency-budget-ms", type=latency_ms, default=None, help="one latency budget for every device")
+    budget.add_argument("--latency-budget-ms", type=latency_ms, default=None,
+                        help="one latency budget for every device")
     budget.add_argument("--budget-percentile", type=float, default=None,
                         help="per-device budget: this percentile of the device's latency over the space")
     parser.add_argument("--confidence", type=fraction, default=0.95, help="confidence of the upper bound (0.95)")
