@@ -73,7 +73,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -
 
     The new file gets the mode of the file it replaces, or, for a new file, the
     mode ``open`` would give it (the umask applies). An ``OSError`` raised while
-    writing (a full disk, a quota) names ``path``; the temporary file is removed.
+    writing (a full disk, a quota) names ``path``; the temporary file is removed,
+    and so are those of earlier writers of ``path`` that were killed.
 
     Args:
         path: Destination file. Its folder is created if needed.
@@ -104,6 +105,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -
         raise InputError(f"{display_path(target)}: is a folder, expected a file path")
     if mode == "w":
         kwargs.setdefault("encoding", "utf-8")
+    remove_stale_temp_files(target.parent, [target.name])
     file_mode = _mode_for(target)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)

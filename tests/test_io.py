@@ -84,3 +84,12 @@ def test_json_that_the_library_writes_still_reads():
 def test_control_characters_are_shown_not_obeyed():
     assert printable("evil\x1b[2J\x1b]0;title\x07\r\nok\u202e") == "evil\\x1b[2J\\x1b]0;title\\x07\\r\\nok\\u202e"
     assert printable("café\tok") == "café\tok"
+
+
+def test_a_write_removes_what_a_killed_writer_of_the_same_file_left(tmp_path):
+    dead = tmp_path / ".pred.csv.999999999.abcd1234.tmp"
+    other = tmp_path / ".other.csv.999999999.abcd1234.tmp"
+    dead.write_text("half")
+    other.write_text("half")
+    write_text(tmp_path / "pred.csv", "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([other.name, "pred.csv"])
