@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeopt_plugins.cli._common import add_data_dir, add_quiet, add_space, device_list
+from edgeopt_plugins.cli._common import add_data_dir, add_quiet, add_space, device_list, non_negative_int, seed
 from edgeopt_plugins.optimizer import FitConfig, fit_from_data
+from edgeopt_plugins.predictors import check_model_folder
 
 CONFIGS = {"default": FitConfig, "fast": FitConfig.fast, "tiny": FitConfig.tiny}
 
@@ -32,13 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_space(parser)
     add_data_dir(parser)
     parser.add_argument("--out", type=Path, required=True, help="model folder to write")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of every random choice")
     parser.add_argument("--config", choices=sorted(CONFIGS), default="default",
                         help="training size: default (the best model, minutes), fast (benchmarks, tens of seconds) "
                              "or tiny (tests, seconds)")
     parser.add_argument("--exclude-devices", type=device_list, default=[],
                         help="comma-separated table devices to leave out of training (held-out evaluation)")
-    parser.add_argument("--simulated-devices", type=int, default=0, metavar="N",
+    parser.add_argument("--simulated-devices", type=non_negative_int, default=0, metavar="N",
                         help="also train on N devices of a simulated fleet fitted to the table devices "
                              "(adds a simulated-energy model)")
     parser.add_argument("--dataset", default=None,
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_model_folder(args.out)  # before training, not after
     model = fit_from_data(args.space, data_dir=args.data_dir, exclude_devices=args.exclude_devices,
                           simulated_devices=args.simulated_devices, dataset=args.dataset,
                           config=CONFIGS[args.config](), seed=args.seed,

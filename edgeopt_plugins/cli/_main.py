@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import errno
+import contextlib
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from edgeopt_plugins import __version__
+from edgeopt_plugins._io import printable
 from edgeopt_plugins.cli._parser import Parser, UsageError, usage_message
 from edgeopt_plugins.exceptions import EdgeOptError
 
@@ -44,6 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program stands so that every cleanup runs (temporary files, workers)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While the block runs, SIGTERM unwinds like Ctrl-C instead of killing the process on the spot."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``edgeopt`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     parser = build_parser()
@@ -56,19 +80,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(usage_message(parser, args, err), file=sys.stderr)
         return 2
     try:
-        return int(ns.handler(ns) or 0)
+        with _sigterm_unwinds():
+            return int(ns.handler(ns) or 0)
     except EdgeOptError as err:
-        print(f"edgeopt {ns.command}: error: {err}", file=sys.stderr)
+        print(f"edgeopt {ns.command}: error: {printable(err)}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:
+    except OSError as err:  # the file system's word (a full disk, a quota, a permission): one line naming the file
         where = f"{err.filename}: " if err.filename else ""
-        print(f"edgeopt {ns.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        print(f"edgeopt {ns.command}: error: {printable(where)}{err.strerror or err}", file=sys.stderr)
         return 2
-    except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES):
-            print(f"edgeopt {ns.command}: error: {err.filename or ''}: {err.strerror}", file=sys.stderr)
-            return 2
-        raise
-    except KeyboardInterrupt:
-        print(f"edgeopt {ns.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        terminated = isinstance(err, _Terminated)
+        print(f"edgeopt {ns.command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)

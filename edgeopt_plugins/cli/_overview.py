@@ -14,7 +14,7 @@ import pandas as pd
 from edgeopt_plugins._io import write_json
 from edgeopt_plugins._overview import run_overview
 from edgeopt_plugins._plots import log_axis, mark_empty_bars, new_figure, save_figure
-from edgeopt_plugins.cli._common import add_data_dir, add_quiet, device_list, print_json, print_table, write_csv
+from edgeopt_plugins.cli._common import add_data_dir, add_quiet, device_list, print_json, print_table, seed, write_csv
 from edgeopt_plugins.data import load_table
 
 METHODS = ("proxy_only", "approach1", "approach2")
@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--fit-config", choices=("tiny", "fast", "default"), default="fast",
                         help="size of the model fitted here")
     parser.add_argument("--fleet", type=int, default=1000, help="simulated devices in the fleet part; 0 skips it")
-    parser.add_argument("--seed", type=int, default=0, help="seed of profiles and model")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of profiles and model")
     parser.add_argument("--out", type=Path, default=Path("edgeopt-out"), help="output folder")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     add_quiet(parser)

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from edgeopt_plugins._io import display_path
-from edgeopt_plugins.cli._common import add_data_dir, add_quiet, add_space, fraction, write_csv
+from edgeopt_plugins.cli._common import add_data_dir, add_quiet, add_space, check_distinct, fraction, seed, write_csv
 from edgeopt_plugins.data import load_table
 from edgeopt_plugins.devices import DeviceProfile, read_arch_list
 from edgeopt_plugins.exceptions import InputError
@@ -71,10 +72,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".csv":
         raise InputError(f"{args.out}: --out must end in .csv")
+    check_distinct(args.out, profile=args.profile, archs=args.archs)
     space = get_space(args.space)
     archs = read_arch_list(args.archs, space, unique=False)
     profile = DeviceProfile.read(args.profile, space=space)
     frame = METHODS[args.method].predict(args, space, archs, profile)
+    values = frame.drop(columns="arch").to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        raise InputError(f"--method {args.method}: {int((~np.isfinite(values)).any(axis=1).sum())} prediction(s) are "
+                         "not finite numbers (a damaged model or profile); nothing written")
     write_csv(frame, args.out)
     if not args.quiet:
         print(f"wrote {len(frame)} predictions to {args.out}")
@@ -88,7 +94,7 @@ def _proxy_arguments(parser: argparse.ArgumentParser) -> None:
                        help="force one proxy device (a column of the table); default: all devices of the table")
     group.add_argument("--adapt", choices=ADAPT_METHODS, default="hierarchical",
                        help="adaptation: hierarchical (ours), published (Lu et al. 2021), proxy (one proxy, rescaled)")
-    group.add_argument("--seed", type=int, default=0, help="seed of the adaptation")
+    group.add_argument("--seed", type=seed, default=0, help="seed of the adaptation")
 
 
 def _predict_proxy(args: argparse.Namespace, space: SearchSpace, archs: list[str], profile: DeviceProfile) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeopt_plugins.cli._common import fraction, non_negative, positive, positive_int, print_json, print_table
+from edgeopt_plugins.cli._common import energy_mj, fraction, latency_ms, positive_int, print_json, print_table, tradeoff
 from edgeopt_plugins.devices import DeviceProfile, read_arch_list
 
 DESCRIPTION = """
@@ -30,14 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description=DESCRIPTION, epilog=EXAMPLES)
     parser.add_argument("--model", type=Path, required=True, help="model folder from `edgeopt fit`")
     parser.add_argument("--profile", type=Path, required=True, help="device profile CSV (arch,latency_ms)")
-    parser.add_argument("--latency-budget-ms", type=positive, required=True, help="latency budget (ms)")
+    parser.add_argument("--latency-budget-ms", type=latency_ms, required=True, help="latency budget (ms)")
     parser.add_argument("--confidence", type=fraction, default=0.95, help="confidence of the upper bounds")
     parser.add_argument("--candidates", type=Path, default=None,
                         help="CSV with an 'arch' column: only recommend among these architectures")
     parser.add_argument("--top-k", type=positive_int, default=5, help="how many designs")
-    parser.add_argument("--tradeoff", type=non_negative, default=None,
+    parser.add_argument("--tradeoff", type=tradeoff, default=None,
                         help="accuracy points given up per doubling of latency (default: most accurate)")
-    parser.add_argument("--energy-budget-mj", type=positive, default=None, help="energy budget (models with energy)")
+    parser.add_argument("--energy-budget-mj", type=energy_mj, default=None, help="energy budget (models with energy)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(handler=run)
 

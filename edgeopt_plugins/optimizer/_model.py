@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeopt_plugins._memory import require_memory
+from edgeopt_plugins._values import MAX_TRADEOFF, check_seed, implausible
 from edgeopt_plugins.data import MetricTable, load_table
 from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import (
@@ -154,6 +156,9 @@ def _budgets(value: float | Sequence[float] | np.ndarray, n: int, name: str) -> 
     if not np.isfinite(arr).all() or (arr <= 0).any():
         bad = arr[~(np.isfinite(arr) & (arr > 0))][0]
         raise InputError(f"{name} must be a positive number, got {bad}")
+    for value in arr:
+        if reason := implausible(name.replace("_budget", ""), float(value), name):
+            raise InputError(reason)
     return arr
 
 
@@ -225,6 +230,7 @@ class ConditionedModel:
         """
         from tqdm.auto import tqdm
 
+        seed = check_seed(seed)
         cfg = config or FitConfig()
         start = time.perf_counter()
         space = devices.space
@@ -366,6 +372,9 @@ class ConditionedModel:
         trade = np.zeros(b) if tradeoff is None else np.asarray(tradeoff, dtype=np.float64) * np.ones(b)
         if trade.shape != (b,) or not np.isfinite(trade).all() or (trade < 0).any():
             raise InputError(f"tradeoff must be a non-negative number (or one per device), got {tradeoff!r}")
+        if (trade > MAX_TRADEOFF).any():
+            raise InputError(f"tradeoff must be at most {MAX_TRADEOFF:g} accuracy points per doubling of latency "
+                             f"(beyond that only latency counts), got {float(trade.max()):g}")
         if energy_budget_mj is not None and not self.has_energy:
             raise InputError("energy_budget_mj: this model has no energy predictor (no training device measured energy)")
         e_budgets = np.full(b, np.inf) if energy_budget_mj is None else _budgets(energy_budget_mj, b, "energy_budget_mj")
@@ -559,7 +568,7 @@ class ConditionedModel:
 
     # ----------------------------------------------------------------- persistence
     def save(self, folder: str | os.PathLike[str]) -> None:
-        """Write the model folder (``model.json`` + ``tensors.safetensors``)."""
+        """Write the model folder (``model.json`` + a tensor file), replacing an existing model in one rename."""
         arrays = {**self.predictor.to_arrays("predictor"), **self.accuracy.to_arrays("accuracy"),
                   **self.optimizer.to_arrays("optimizer")}
         meta = {"space": self.space.name, "predictor": self.predictor.to_json(), "accuracy": self.accuracy.to_json(),
@@ -588,7 +597,7 @@ class ConditionedModel:
             return cls(pred, acc, opt, meta.get("info"))
         except ModelFormatError as err:
             raise ModelFormatError(f"{folder}: {err}") from None
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
             raise ModelFormatError(f"{folder}: malformed model ({type(err).__name__}: {err})") from None
 
 
@@ -636,6 +645,7 @@ def fit_from_data(
         progress: Progress bars.
     """
     sp = get_space(space)
+    seed = check_seed(seed)
     devices: TrainingDevices | None = None
     table_space = "ofa" if sp.name == "ofa_quant" else sp.name
     if sp.name != "ofa_quant":
@@ -683,6 +693,8 @@ def _simulated(space: str, devices: TrainingDevices, n: int, data_dir: str | os.
 
     if n < 0:
         raise InputError(f"simulated_devices must be >= 0, got {n}")
+    # Latency and energy of every training architecture on every device, in float32 and float64.
+    require_memory(24 * len(devices.indices) * n, f"simulated_devices={n}", "simulate fewer devices")
     table = load_table(space, "latency_ms", data_dir=data_dir)
     real = [d for d, kind in zip(devices.devices, devices.kinds) if kind == "table" and d in table.devices]
     fleet = SimulatedFleet.fit(table, devices=real, seed=seed)

@@ -34,6 +34,7 @@ from edgeopt_plugins.predictors._monotonicity import (
     rank_correlation,
     spearman,
 )
+from edgeopt_plugins.predictors._store import check_model_folder
 from edgeopt_plugins.predictors.conditioned import (
     ConditionedPredictor,
     DeviceEmbedding,
@@ -84,6 +85,7 @@ __all__ = [
     "adapt",
     "as_measurements",
     "central_device",
+    "check_model_folder",
     "choose_proxy",
     "fit_accuracy_predictor",
     "fit_conditioned_predictor",

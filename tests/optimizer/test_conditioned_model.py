@@ -19,7 +19,7 @@ from edgeopt_plugins.exceptions import (
 )
 from edgeopt_plugins.optimizer import ConditionedModel, Design, FitConfig
 from edgeopt_plugins.predictors import TrainingDevices
-from edgeopt_plugins.predictors._store import MANIFEST, TENSORS, _manifest_digest
+from edgeopt_plugins.predictors._store import MANIFEST, _manifest_digest, tensor_path
 from edgeopt_plugins.spaces import get_space
 from tests._approach2 import HELD_OUT, real_subset
 
@@ -151,7 +151,7 @@ def test_save_load_round_trip_gives_identical_answers(model, saved, profile):
     np.testing.assert_array_equal(model.predict_accuracy(archs), back.predict_accuracy(archs))
     budget = _budget(model, profile, 0.5)
     assert back.recommend(profile, latency_budget_ms=budget) == model.recommend(profile, latency_budget_ms=budget)
-    assert sorted(p.name for p in saved.iterdir()) == [MANIFEST, TENSORS]
+    assert sorted(p.name for p in saved.iterdir()) == [MANIFEST, tensor_path(saved).name]
 
 
 def _copy(saved, tmp_path):
@@ -171,9 +171,9 @@ def test_pickle_dropped_into_the_folder_is_refused(saved, tmp_path):
 
 def test_modified_tensor_file_is_refused(saved, tmp_path):
     folder = _copy(saved, tmp_path)
-    blob = bytearray((folder / TENSORS).read_bytes())
+    blob = bytearray(tensor_path(folder).read_bytes())
     blob[-3] ^= 0xFF
-    (folder / TENSORS).write_bytes(bytes(blob))
+    tensor_path(folder).write_bytes(bytes(blob))
     with pytest.raises(ModelFormatError, match="checksum"):
         ConditionedModel.load(folder)
 
