@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "_profile",
     "_monotonicity",
     "_predict",
+    "_plan",
     "_fit",
     "_recommend",
     "_fleet",

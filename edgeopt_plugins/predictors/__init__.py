@@ -58,6 +58,7 @@ from edgeopt_plugins.predictors.proxy import (
     SingleProxyPredictor,
     adapt,
     choose_proxy,
+    plan_profile,
     propose_measurements,
 )
 
@@ -87,6 +88,7 @@ __all__ = [
     "central_device",
     "check_model_folder",
     "choose_proxy",
+    "plan_profile",
     "fit_accuracy_predictor",
     "fit_conditioned_predictor",
     "kendall",
