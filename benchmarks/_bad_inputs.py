@@ -232,6 +232,21 @@ def build_cases(p: dict[str, str]) -> list[Case]:
     add("predict: missing data folder", "unreadable path",
         ["predict", "--method", "proxy", "--data-dir", f"{w}/no-data", "--profile", p["good"], "--archs",
          p["archs_good"], "--out", out], "does not exist", (out,))
+    # --- plan-profile
+    add("plan-profile: more than the candidates hold", "bad argument",
+        ["plan-profile", "--data-dir", p["data"], "--n", "50", "--candidates", p["archs_good"], "--out", out],
+        "candidates are not measured yet", (out,))
+    add("plan-profile: zero architectures", "bad argument",
+        ["plan-profile", "--data-dir", p["data"], "--n", "0", "--out", out], "--n", (out,))
+    add("plan-profile: candidates outside the space", "unknown architecture",
+        ["plan-profile", "--data-dir", p["data"], "--n", "2", "--candidates", p["archs_unknown"], "--out", out],
+        "nor_conv_7x7", (out,))
+    add("plan-profile: malformed partial profile", "malformed profile",
+        ["plan-profile", "--data-dir", p["data"], "--n", "2", "--profile", p["nan"], "--out", out],
+        "latency_ms is nan", (out,))
+    add("plan-profile: output is the profile", "bad output path",
+        ["plan-profile", "--data-dir", p["data"], "--n", "2", "--profile", p["good"], "--out", p["good"]],
+        "--out", ())
     # --- models
     for variant, expect in (("model_v99", "version"), ("model_tampered", "checksum"), ("model_pickle", "payload.pkl")):
         add(f"recommend: {variant}", "bad model folder",

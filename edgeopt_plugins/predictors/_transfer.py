@@ -41,8 +41,8 @@ __all__ = ["AnchorSet", "Points", "TransferGrid", "TransferPosterior", "fit_tran
 
 #: Degrees of freedom of the Student-t noise used to down-weight outlying measurements.
 _T_DOF = 4.0
-#: Reweighting starts only when a point lies this many robust standard deviations off.
-_OUTLIER_Z = 3.0
+#: A point is an outlier when its leave-one-out prediction misses it by this many standard deviations.
+_OUTLIER_Z = 4.0
 _ROBUST_ITERATIONS = 2
 #: Components below this share of the largest weight are dropped from predictions.
 _NEGLIGIBLE = 1e-6
@@ -346,6 +346,22 @@ class TransferPosterior:
             second += wi * (s0**2 * np.maximum(var, 0.0) + m**2)
         return np.sqrt(np.maximum(second - means**2, 1e-300))
 
+    def loo_z2(self) -> np.ndarray:
+        """Squared standardised leave-one-out residuals of the measured points under the heaviest
+        component (closed form: ``alpha_i^2 / [K^-1]_ii``; the offset's variance made large)."""
+        if self.k < 3:
+            return np.zeros(self.k)
+        assert self.X is not None and self.y is not None
+        i = int(np.argmax(self.weights))
+        g, j = self.comp_group[i], self.comp_anchor[i]
+        prior = self._prior_cov(i, self.X, self.X)
+        K = prior + self.noise_var(i) * np.diag(self._noise_diag)
+        K += 1e3 * (1.0 + float(np.mean(np.diag(K))))  # a free offset
+        r = self.y / self.comp_s0[i] - self.X.basis @ self.anchors[int(self.groups[g, 0])].means[j]
+        Kinv = np.linalg.inv(K)
+        alpha = Kinv @ r
+        return alpha**2 / np.maximum(np.diag(Kinv), 1e-300)
+
     def draws(self, pts: Points, n: int, rng: np.random.Generator, *, noisy: bool = True) -> np.ndarray:
         """``n`` posterior draws of the latent at ``pts``, one per column (offset-free; for ranks)."""
         comps = rng.choice(len(self.weights), size=n, p=self.weights)
@@ -392,17 +408,12 @@ def fit_transfer(
     post = TransferPosterior(kernels, anchors, blocks, unit, grid.noise, X, y, noise_shape, groups, None)
     if not robust or y is None or len(y) < 5:
         return post
+    weights = np.ones(len(y))
     for _ in range(_ROBUST_ITERATIONS):
-        resid = y - post.fitted()
-        scale = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
-        if not scale > 0:
+        z2 = post.loo_z2()
+        if z2.max() < _OUTLIER_Z**2:
             break
-        r2 = (resid / scale) ** 2
-        if r2.max() < _OUTLIER_Z**2:
-            break
-        weights = (_T_DOF + 1.0) / (_T_DOF + r2)
-        weights = np.minimum(weights / np.max(weights), 1.0)
-        # Reweighting moves the fit a little: the groups that mattered before are the ones to refit.
-        post = TransferPosterior(kernels, anchors, blocks, unit, grid.noise, X, y, noise_shape,
-                                 post.significant_groups(1e-4), weights)
+        # Student-t noise: a point the others predict badly gets its noise variance inflated
+        weights = weights * np.where(z2 >= _OUTLIER_Z**2, (_T_DOF + 1.0) / (_T_DOF + z2), 1.0)
+        post = TransferPosterior(kernels, anchors, blocks, unit, grid.noise, X, y, noise_shape, groups, weights)
     return post

@@ -73,8 +73,8 @@ class HierarchicalConfig:
     noise: float = 0.1
     noise_levels: tuple[float, ...] = (0.1, 1.0, 10.0)
     summary_scales: tuple[float, ...] = (0.0, 1.0, 10.0)
-    additive_scales: tuple[float, ...] = (0.0, 1.0, 10.0)
-    pairwise_scales: tuple[float, ...] = (0.0, 1.0)
+    additive_scales: tuple[float, ...] = (0.0, 0.1, 1.0, 10.0)
+    pairwise_scales: tuple[float, ...] = (0.0, 0.1, 1.0, 10.0)
     kappa: float = 1.0
     copy_prob: float = 0.5
     copy_scale: float = 0.5

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -62,8 +62,8 @@ def plan_profile(
     measured: Measurements | None = None
     done: set[str] = set()
     if profile is not None:
-        archs = getattr(profile, "archs", None)
-        if archs is not None and len(archs) < 2:  # one measurement: no contrast to learn from yet
+        archs = list(profile) if isinstance(profile, Mapping) else list(getattr(profile, "archs", ()))
+        if archs and len({sp.format(a) for a in archs}) < 2:  # one measurement: no contrast to learn from yet
             done = {sp.format(a) for a in archs}
         else:
             measured = as_measurements(profile, space=space or sp)
