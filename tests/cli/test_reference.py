@@ -31,9 +31,9 @@ def _option(command: str, option: str) -> bool:
 
 
 def test_long_commands_can_be_quieted_and_table_readers_take_data_dir():
-    for command in ("overview", "data download", "profile", "predict", "fit", "fleet"):
+    for command in ("overview", "data download", "profile", "predict", "plan-profile", "fit", "fleet"):
         assert _option(command, "--quiet"), command
-    for command in ("overview", "data info", "monotonicity", "predict", "fit", "fleet"):
+    for command in ("overview", "data info", "monotonicity", "predict", "plan-profile", "fit", "fleet"):
         assert _option(command, "--data-dir"), command
     page = render()
-    assert "`--quiet`" in page and "`monotonicity`, `predict`, `fit`, `fleet`." in page
+    assert "`--quiet`" in page and "`monotonicity`, `predict`, `plan-profile`, `fit`, `fleet`." in page
