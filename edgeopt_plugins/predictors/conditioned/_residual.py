@@ -129,6 +129,27 @@ class DeviceResiduals:
         return mu, sigma
 
 
+def _lower_solve(L: np.ndarray, b: np.ndarray, *, transposed: bool = False) -> np.ndarray:
+    """Solve ``L x = b`` (or ``L^T x = b``) for stacks of lower-triangular ``L`` (``(..., k, k)``, ``b``: ``(..., k)``).
+
+    Small systems (profiles of a few dozen points, many devices at once) by vectorised
+    substitution; large ones by LAPACK.
+    """
+    k = b.shape[-1]
+    if k > 32:
+        A = np.swapaxes(L, -1, -2) if transposed else L
+        return np.linalg.solve(A, b[..., None])[..., 0]
+    x = np.zeros(b.shape)
+    order = range(k - 1, -1, -1) if transposed else range(k)
+    for j in order:
+        if transposed:
+            acc = np.einsum("...i,...i->...", L[..., j + 1:, j], x[..., j + 1:])
+        else:
+            acc = np.einsum("...i,...i->...", L[..., j, :j], x[..., :j])
+        x[..., j] = (b[..., j] - acc) / L[..., j, j]
+    return x
+
+
 def _fit_chunk(grid: np.ndarray, grams: np.ndarray, mm: np.ndarray, m: np.ndarray, r: np.ndarray, v: np.ndarray,
                unit: float, off: float) -> tuple[np.ndarray, ...]:
     """One chunk of devices: ``(beta, beta_offset, chol, gamma, nu, share)`` (see :class:`DeviceResiduals`)."""
@@ -140,8 +161,8 @@ def _fit_chunk(grid: np.ndarray, grams: np.ndarray, mm: np.ndarray, m: np.ndarra
     diag = np.where(m, v, 1.0)[:, None, :] * np.where(m[:, None, :], grid[None, :, :1], 1.0)
     K[..., np.arange(kmax), np.arange(kmax)] += diag
     L = np.linalg.cholesky(K)  # (n, G, k, k)
-    w = np.linalg.solve(L, np.broadcast_to(r[:, None, :, None], (n, G, kmax, 1)))[..., 0]
-    alpha = np.linalg.solve(np.swapaxes(L, -1, -2), w[..., None])[..., 0]  # (n, G, k)
+    w = _lower_solve(L, np.broadcast_to(r[:, None, :], (n, G, kmax)))
+    alpha = _lower_solve(L, w, transposed=True)  # (n, G, k)
     log_ev = -0.5 * (w**2).sum(-1) - np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
     post = np.exp(log_ev - log_ev.max(axis=1, keepdims=True))
     post /= post.sum(axis=1, keepdims=True)  # (n, G)
