@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--profile", type=Path, default=None,
                         help="measurements already taken on the device (CSV arch,latency_ms): the design continues "
                              "from them and never proposes them again")
-    parser.add_argument("--exclude-devices", type=device_list, default=(),
+    parser.add_argument("--exclude-devices", type=device_list, default=[],
                         help="table devices not to use as proxies (comma-separated)")
     parser.add_argument("--seed", type=seed, default=0, help="seed of the candidate sample and tie-breaking")
     parser.add_argument("--out", type=Path, required=True, help="output CSV with an 'arch' column, best first")
