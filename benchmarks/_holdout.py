@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["SPEARMAN_STYLE", "HeldOutTable", "by_family", "family_causes", "family_stat", "plot_spearman", "rank_z",
-           "rho", "spearman_table", "summarise_spearman"]
+           "rho", "spearman_figure", "spearman_table", "summarise_spearman", "targets_section"]
 
 #: line style, colour, width of the methods every Spearman plot shows.
 SPEARMAN_STYLE = {"ours": ("-", "C0", 2.4), "published": ("-", "C1", 1.2), "best_proxy": ("--", "C2", 1.2),
@@ -151,6 +151,42 @@ def family_causes(summary: dict[str, Any], k: int, families: Sequence[str], best
         parts.append(f"{f}: ours {row['ours']['by_family'][f]:.3f}, best proxy {best_proxy[f]:.3f}, ridge on k "
                      f"{ridge:.3f}, ceiling {summary['ceiling']['by_family'][f]:.3f}")
     return "; ".join(parts)
+
+
+def targets_section(rows: list[dict[str, Any]], misses: list[str], cause_note: str) -> list[str]:
+    """Markdown: the targets table of a benchmark, then each miss with its measured cause."""
+    lines = ["| NB201, leave-one-family-out | measured | target | met |", "|---|---|---|---|"]
+    for row in rows:
+        met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
+        lines.append(f"| {row['figure']} | {row['measured']} | {row['target']} | {met} |")
+    if misses:
+        lines += ["", f"Misses, with their measured cause{cause_note}:", ""] + misses
+    return lines + [""]
+
+
+def spearman_figure(summaries: dict[str, dict[str, dict[str, Any]]], ks: Sequence[int], labels: dict[str, str],
+                    path: Any) -> Any:
+    """One panel per space (row) and protocol (column): :func:`plot_spearman` of ``summaries[space][protocol]``."""
+    from benchmarks._families import PROTOCOLS
+    from edgeopt_plugins._plots import new_figure, save_figure
+
+    spaces = list(summaries)
+    protocols = [p for p in PROTOCOLS if any(p in summaries[s] for s in spaces)]
+    fig, axes = new_figure(len(spaces), len(protocols), figsize=(4.6 * len(protocols), 3.9 * len(spaces)),
+                           squeeze=False, layout="constrained")
+    for row, space in enumerate(spaces):
+        for col, protocol in enumerate(protocols):
+            ax = axes[row][col]
+            summary = summaries[space].get(protocol)
+            if summary is None:
+                ax.set_visible(False)
+                continue
+            plot_spearman(ax, summary, ks, labels)
+            ax.set_title(f"{space}: {PROTOCOLS[protocol].split(' (')[0]} ({summary['ceiling']['families']} families)",
+                         fontsize=9)
+    handles, legend = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, legend, loc="outside upper center", ncols=3, fontsize=8)
+    return save_figure(fig, path)
 
 
 def plot_spearman(ax: Any, summary: dict[str, Any], ks: Sequence[int], labels: dict[str, str]) -> None:

@@ -46,10 +46,11 @@ from benchmarks._holdout import (
     by_family,
     family_causes,
     family_stat,
-    plot_spearman,
     rho,
+    spearman_figure,
     spearman_table,
     summarise_spearman,
+    targets_section,
 )
 from benchmarks._ridge import ridge_on_points
 from edgeopt_plugins._plots import new_figure, save_figure
@@ -246,23 +247,8 @@ def run(*, quick: bool = False, progress: bool = True) -> dict[str, Any]:
 # ===================================================================== plots
 def _plot(result: dict[str, Any], folder: Path = RESULTS) -> None:
     spaces = list(result["spaces"])
-    protocols = [p for p in PROTOCOLS if any(p in result["spaces"][s]["protocols"] for s in spaces)]
-    ks = result["ks"]
-    fig, axes = new_figure(len(spaces), len(protocols), figsize=(4.6 * len(protocols), 3.9 * len(spaces)),
-                           squeeze=False, layout="constrained")
-    for row, space in enumerate(spaces):
-        for col, protocol in enumerate(protocols):
-            ax = axes[row][col]
-            res = result["spaces"][space]["protocols"].get(protocol)
-            if res is None:
-                ax.set_visible(False)
-                continue
-            plot_spearman(ax, res["summary"], ks, LABELS)
-            ax.set_title(f"{space}: {PROTOCOLS[protocol].split(' (')[0]} ({res['summary']['ceiling']['families']} "
-                         "families)", fontsize=9)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper center", ncols=3, fontsize=8)
-    save_figure(fig, folder / f"{NAME}.png")
+    spearman_figure({s: {p: r["summary"] for p, r in result["spaces"][s]["protocols"].items()} for s in spaces},
+                    result["ks"], LABELS, folder / f"{NAME}.png")
     # Designed against random profiles (ours), per protocol.
     fig, axes = new_figure(1, len(spaces), figsize=(4.6 * len(spaces), 3.6), squeeze=False, layout="constrained")
     dks = result["designed_ks"]
@@ -332,17 +318,9 @@ def report(result: dict[str, Any]) -> str:
         "*Leave-one-setting-out* is the old protocol, kept for comparison with earlier reports: near copies "
         "of the target stay among the proxies.",
         "",
-        "| NB201, leave-one-family-out | measured | target | met |",
-        "|---|---|---|---|",
     ]
-    for row in targets(result):
-        met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
-        lines.append(f"| {row['figure']} | {row['measured']} | {row['target']} | {met} |")
-    misses = _misses(result)
-    if misses:
-        lines += ["", "Misses, with their measured cause (per family: ours, the hindsight-best single proxy, the "
-                  "ridge on the k points, the target's own ceiling):", ""] + misses
-    lines.append("")
+    lines += targets_section(targets(result), _misses(result), " (per family: ours, the hindsight-best single "
+                             "proxy, the ridge on the k points, the target's own ceiling)")
     for space, sres in result["spaces"].items():
         lines += [f"### {space}: {len(sres['devices'])} devices, {sres['archs']:,} architectures, "
                   f"{sres['draws']} draws of the k points", ""]

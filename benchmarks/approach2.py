@@ -48,10 +48,11 @@ from benchmarks._holdout import (
     HeldOutTable,
     by_family,
     family_causes,
-    plot_spearman,
     rho,
+    spearman_figure,
     spearman_table,
     summarise_spearman,
+    targets_section,
 )
 from benchmarks._ridge import ridge_on_points
 from edgeopt_plugins._io import write_json
@@ -461,24 +462,9 @@ def _studies(result: dict[str, Any]) -> list[str]:
 def _plots(result: dict[str, Any], folder: Path = RESULTS) -> dict[str, str]:
     paths = {}
     spaces = _studies(result)
-    protocols = [p for p in PROTOCOLS if any(p in result[s]["protocols"] for s in spaces)]
-    ks = list(result["protocol"]["ks"])
-    # Spearman against k, per space and protocol.
-    fig, axes = new_figure(len(spaces), len(protocols), figsize=(4.6 * len(protocols), 3.9 * len(spaces)),
-                           squeeze=False, layout="constrained")
-    for row, space in enumerate(spaces):
-        for col, protocol in enumerate(protocols):
-            ax = axes[row][col]
-            res = result[space]["protocols"].get(protocol)
-            if res is None:
-                ax.set_visible(False)
-                continue
-            plot_spearman(ax, res["summary"], ks, LABELS)
-            ax.set_title(f"{space}: {PROTOCOLS[protocol].split(' (')[0]} ({res['summary']['ceiling']['families']} "
-                         "families)", fontsize=9)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper center", ncols=3, fontsize=8)
-    paths["spearman"] = str(save_figure(fig, folder / f"{NAME}_spearman.png"))
+    paths["spearman"] = str(spearman_figure(
+        {s: {p: r["summary"] for p, r in result[s]["protocols"].items()} for s in spaces},
+        list(result["protocol"]["ks"]), LABELS, folder / f"{NAME}_spearman.png"))
     # Regret, violations and declines by budget percentile (k = 10, confidence 0.95).
     fig, axes = new_figure(3, len(spaces), figsize=(5.5 * len(spaces), 8.5), squeeze=False, layout="constrained")
     what = (("mean_regret", "accuracy regret (points)"), ("violation_rate", "budget violation rate"),
@@ -598,16 +584,8 @@ def report(result: dict[str, Any]) -> str:
         f"{'/'.join(str(p) for p in PERCENTILES)}th percentile of the device's true latency. The *novel* split "
         "is chosen with hindsight of the target's full column (a stress test, not a method).",
         "",
-        "| NB201, leave-one-family-out | measured | target | met |",
-        "|---|---|---|---|",
     ]
-    for row in targets(result):
-        met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
-        lines.append(f"| {row['figure']} | {row['measured']} | {row['target']} | {met} |")
-    misses = _misses(result)
-    if misses:
-        lines += ["", "Misses, with their measured cause:", ""] + misses
-    lines.append("")
+    lines += targets_section(targets(result), _misses(result), "")
     for space in _studies(result):
         st = result[space]
         lines += [f"### {space}: {len(st['devices'])} devices, {st['archs']:,} architectures "
