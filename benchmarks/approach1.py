@@ -300,6 +300,13 @@ def _misses(result: dict[str, Any]) -> list[str]:
     return out
 
 
+def _designed_losses(per_target: dict[str, Any], k: int = 10, margin: float = 0.05) -> str:
+    """The settings where the designed profile ranks worse than the random ones by more than ``margin``."""
+    lost = [f"{d} {r['designed'][str(k)]:.3f} vs {np.mean(r['k'][str(k)]['ours']):.3f}" for d, r in per_target.items()
+            if r["designed"][str(k)] < np.mean(r["k"][str(k)]["ours"]) - margin]
+    return f" Designed loses to random at k = {k} on: {', '.join(lost)}." if lost else ""
+
+
 def report(result: dict[str, Any]) -> str:
     """Markdown section: targets, a table per space and protocol with baseline and ceiling, plots, command."""
     quick = " --quick" if result["quick"] else ""
@@ -334,7 +341,7 @@ def report(result: dict[str, Any]) -> str:
             lines += ["", f"Ceiling minus ours at k = {gap['k']}: {gap['mean']:+.3f} (largest: {top}). "
                       "Designed (`plan_profile`) vs random profile, ours: " + "; ".join(
                           f"k = {k}: {_cell(d['designed'])} vs {_cell(d['random'])}"
-                          for k, d in summ["designed"].items()) + ".", ""]
+                          for k, d in summ["designed"].items()) + "." + _designed_losses(res["per_target"]), ""]
             if "calibration" in summ:
                 lines += ["Calibration of `estimated_spearman` (ours; estimated minus actual, share of actual "
                           "values inside its 90 % interval): " + "; ".join(

@@ -214,20 +214,26 @@ def _recommend_cases(model: ConditionedModel, emb: Any, sp: HeldOutTable, accura
 
 
 # ===================================================================== summaries
-def _rates(cases: list[dict[str, Any]], method: str) -> dict[str, Any]:
-    done = [c[method] for c in cases if c.get(method) and "violated" in c[method]]
-    return {"violation_rate": float(np.mean([d["violated"] for d in done])) if done else None,
-            "mean_regret": float(np.mean([d["regret"] for d in done])) if done else None,
-            "declined_rate": float(np.mean([method in c and c[method] is None for c in cases])) if cases else None,
-            "cases": len(cases)}
+def _rates(cases: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """Violation, regret and declined rate of one method (``"learned"``, ``"exact"``, ``"sweep_<confidence>"``).
+
+    A case holds ``None`` when the method declined, ``[violated, regret]`` or a dict with those keys
+    when it picked a table design, and a dict without them for a design outside the table.
+    """
+    outcomes = [c[key] for c in cases if key in c]
+    done = [(o["violated"], o["regret"]) if isinstance(o, dict) else tuple(o) for o in outcomes
+            if o is not None and (not isinstance(o, dict) or "violated" in o)]
+    return {"violation_rate": float(np.mean([d[0] for d in done])) if done else None,
+            "mean_regret": float(np.mean([d[1] for d in done])) if done else None,
+            "declined_rate": float(np.mean([o is None for o in outcomes])) if outcomes else None}
 
 
-def _family_rates(per_target: dict[str, Any], method: str, pct: int | None = None) -> dict[str, Any]:
+def _family_rates(per_target: dict[str, Any], key: str, pct: int | None = None) -> dict[str, Any]:
     """Rates pooled per family (over its settings, draws and budgets), then averaged over families."""
     fams: dict[str, list[dict[str, Any]]] = {}
     for r in per_target.values():
         fams.setdefault(r["family"], []).extend(c for c in r["cases"] if pct is None or c["pct"] == pct)
-    per_fam = {f: _rates(cases, method) for f, cases in fams.items()}
+    per_fam = {f: _rates(cases, key) for f, cases in fams.items()}
     out: dict[str, Any] = {}
     for key in ("violation_rate", "mean_regret", "declined_rate"):
         vals = {f: v[key] for f, v in per_fam.items() if v[key] is not None}
@@ -251,14 +257,7 @@ def _summarise(per_target: dict[str, Any], learned: bool) -> dict[str, Any]:
     summary["recommendation"] = {m: {**_family_rates(per_target, m),
                                      "by_percentile": {str(p): _family_rates(per_target, m, p) for p in PERCENTILES}}
                                  for m in methods}
-    cases = [c for r in per_target.values() for c in r["cases"]]
-    sweep = {}
-    for c in SWEEP:
-        got = [case[f"sweep_{c}"] for case in cases if case[f"sweep_{c}"] is not None]
-        sweep[str(c)] = {"violation_rate": float(np.mean([g[0] for g in got])) if got else None,
-                         "mean_regret": float(np.mean([g[1] for g in got])) if got else None,
-                         "declined_rate": float(1 - len(got) / max(1, len(cases)))}
-    summary["confidence_sweep_exact"] = sweep
+    summary["confidence_sweep_exact"] = {str(c): _family_rates(per_target, f"sweep_{c}") for c in SWEEP}
     return summary
 
 
@@ -459,6 +458,10 @@ def _studies(result: dict[str, Any]) -> list[str]:
     return [s for s in ("nb201", "mnasnet") if result.get(s)]
 
 
+#: One colour per protocol in every plot of this benchmark.
+_COLORS = {"family": "C0", "class": "C1", "novel": "C2"}
+
+
 def _plots(result: dict[str, Any], folder: Path = RESULTS) -> dict[str, str]:
     paths = {}
     spaces = _studies(result)
@@ -471,15 +474,14 @@ def _plots(result: dict[str, Any], folder: Path = RESULTS) -> dict[str, str]:
             ("declined_rate", "declined rate"))
     for col, space in enumerate(spaces):
         for protocol, res in result[space]["protocols"].items():
-            ls = {"family": "-", "class": "--", "novel": ":"}[protocol]
-            for method, marker in (("learned", "o"), ("exact", "s")):
+            for method, (ls, marker) in (("learned", ("-", "o")), ("exact", ("--", "s"))):
                 rec = res["summary"]["recommendation"].get(method)
                 if rec is None:
                     continue
                 for row, (key, _) in enumerate(what):
                     vals = [rec["by_percentile"][str(p)][key] for p in PERCENTILES]
                     axes[row][col].plot(PERCENTILES, [np.nan if v is None else v for v in vals], ls, marker=marker,
-                                        ms=4, label=f"{method}, {protocol}")
+                                        ms=4, color=_COLORS[protocol], label=f"{method}, {protocol}")
         for row, (key, label) in enumerate(what):
             goal = {"mean_regret": TARGETS["regret"], "violation_rate": TARGETS["violation_rate"],
                     "declined_rate": TARGETS["declined_rate"]}[key]
@@ -494,15 +496,15 @@ def _plots(result: dict[str, Any], folder: Path = RESULTS) -> dict[str, str]:
     paths["recommendation"] = str(save_figure(fig, folder / f"{NAME}_recommendation.png"))
     # Coverage (reliability) and the violation/regret trade-off of the confidence.
     fig, axes = new_figure(1, 2, figsize=(11, 4.2), squeeze=False, layout="constrained")
-    for space in spaces:
+    for space, ls in zip(spaces, ("-", "--")):
         for protocol, res in result[space]["protocols"].items():
-            for k in COVERAGE_KS:
+            for k, marker in zip(COVERAGE_KS, ("o", "^")):
                 cov = res["summary"]["coverage"][str(k)]
-                axes[0][0].plot(COVERAGE_LEVELS, [cov[str(c)]["mean"] for c in COVERAGE_LEVELS], marker="o", ms=3,
-                                ls="-" if k == COVERAGE_KS[0] else "--", label=f"{space} {protocol} k={k}")
+                axes[0][0].plot(COVERAGE_LEVELS, [cov[str(c)]["mean"] for c in COVERAGE_LEVELS], ls, marker=marker,
+                                ms=4, color=_COLORS[protocol], label=f"{space} {protocol} k={k}")
             sw = res["summary"]["confidence_sweep_exact"]
             axes[0][1].plot([sw[str(c)]["violation_rate"] for c in SWEEP], [sw[str(c)]["mean_regret"] for c in SWEEP],
-                            marker="o", ms=3, label=f"{space} {protocol}")
+                            ls, marker="o", ms=3, color=_COLORS[protocol], label=f"{space} {protocol}")
     axes[0][0].plot([0.5, 1], [0.5, 1], color="grey", lw=0.8, ls="--", label="nominal")
     axes[0][0].axhline(TARGETS["coverage_95"], color="red", lw=0.6, ls=":")
     axes[0][0].set_xlabel("confidence of the upper bound")
