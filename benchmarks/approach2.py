@@ -87,7 +87,7 @@ COVERAGE_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
 PLAN = {"nb201": ("family", "class", "novel"), "mnasnet": ("family", "class", "novel")}
 QUICK_PLAN = {"nb201": ("family",), "mnasnet": ("family",)}
 #: Issue 12's targets (NB201, leave-one-family-out) and the speed targets.
-TARGETS = {"k10_mean": 0.85, "k50_mean": 0.93, "k200_gap": 0.03, "coverage_95": 0.93, "violation_rate": 0.05,
+TARGETS = {"k10_mean": 0.85, "k10_worst": 0.70, "k50_mean": 0.93, "k200_gap": 0.03, "coverage_95": 0.93, "violation_rate": 0.05,
            "declined_rate": 0.05, "regret": 0.15, "single_ms": 50.0, "batch_10k_s": 10.0}
 SCRATCH = RESULTS / "_scratch" / NAME
 DATASETS = {"nb201": "cifar10", "mnasnet": "imagenet"}
@@ -646,9 +646,11 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     learned = summ["recommendation"]["learned"]
     rows = [
         {"figure": "NB201 family-out Spearman, k = 10, mean over families", "target": f">= {TARGETS['k10_mean']:.2f}",
-         "measured": f"{k['10']['ours']['mean']:.3f} (worst {k['10']['ours']['worst_family']} "
-                     f"{k['10']['ours']['worst']:.3f})", "met": bool(k["10"]["ours"]["mean"] >= TARGETS["k10_mean"]),
+         "measured": f"{k['10']['ours']['mean']:.3f}", "met": bool(k["10"]["ours"]["mean"] >= TARGETS["k10_mean"]),
          "_kind": "spearman", "_k": 10},
+        {"figure": "NB201 family-out Spearman, k = 10, worst family", "target": f">= {TARGETS['k10_worst']:.2f}",
+         "measured": f"{k['10']['ours']['worst']:.3f} ({k['10']['ours']['worst_family']})",
+         "met": bool(k["10"]["ours"]["worst"] >= TARGETS["k10_worst"]), "_kind": "spearman", "_k": 10},
         {"figure": "NB201 family-out Spearman, k = 50, mean", "target": f">= {TARGETS['k50_mean']:.2f}",
          "measured": f"{k['50']['ours']['mean']:.3f}", "met": bool(k["50"]["ours"]["mean"] >= TARGETS["k50_mean"]),
          "_kind": "spearman", "_k": 50},
