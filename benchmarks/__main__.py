@@ -32,8 +32,19 @@ Every figure below was produced by `python -m benchmarks` (or the per-benchmark 
 with it) on the machine described in each result file (`benchmarks/results/*.json`): 2 CPU
 cores, no GPU. Speed figures are ratios against baselines measured in the same run; the
 machine was shared with other work while these ran, so absolute times are pessimistic.
-Quality figures are leave-one-device-out: a held-out device is never used for training,
-calibration or model selection.
+Cross-device quality figures hold out whole hardware *families* (`benchmarks/_families.py`): every
+setting of a chip (all batch sizes and precisions) and its near-identical siblings of one
+generation leave together, and as a harsher check whole *classes* (desktop GPU, server CPU,
+phone, Raspberry Pi, ASIC/FPGA simulator) leave together. Held-out devices are removed before
+anything is built: they never reach training, calibration, proxy pools or model selection.
+Means are over families (each family: the mean of its settings), with the worst family beside
+them. A third split, *novel hardware*, keeps for each target only the devices that rank the
+architectures at most 0.85 like it; it is chosen with hindsight of the target's own column, a
+stress test rather than a protocol. Every Spearman figure sits beside a simple baseline (ridge
+regression on one-hot operations, fitted on the target's k points alone) and a ceiling (ridge
+with pairwise terms fitted on 80 % of the target, 5-fold). Leave-one-setting-out, the protocol
+of earlier reports, appears only where labelled as such; a section that uses another split
+states it.
 
 Generated {date}.
 """

@@ -7,8 +7,9 @@ Three parts:
    the bare matrix products of the same chunks measured in the same run.
 2. **Realism.** Statistics of simulated devices next to the real devices of each
    table (pairwise Spearman, per-device spread of log latency, latency levels and
-   ranges), for several monotonicity settings; and a leave-one-device-out check: for
-   every real NB201 device, a fleet fitted *without* it is compared with it.
+   ranges), for several monotonicity settings; and a leave-one-family-out check: for
+   every NB201 hardware family (``benchmarks._families``), a fleet fitted *without* any of
+   its settings is compared with each of them.
 3. **TorchDevice stability.** Two profiles of the same 30 NB201 architectures on the
    same setting, for a few settings (Spearman between the two runs).
 
@@ -27,6 +28,7 @@ import numpy as np
 from scipy import stats
 
 from benchmarks._common import RESULTS, command_line, save_result, timer
+from benchmarks._families import holdout_splits
 from edgeopt_plugins._plots import new_figure, save_figure
 from edgeopt_plugins.data import load_table
 from edgeopt_plugins.devices import FleetConfig, SimulatedFleet, TorchDevice, spread_archs
@@ -107,38 +109,44 @@ def _realism(space: str, *, quick: bool, n_devices: int, n_archs: int) -> dict[s
 
 
 def _leave_one_out(*, quick: bool, n_devices: int, n_archs: int) -> dict[str, Any]:
-    """For each real NB201 device: a fleet fitted without it, compared with it."""
+    """For each NB201 hardware family: a fleet fitted without its devices, compared with each of them."""
     table = load_table("nb201")
     rows = np.random.default_rng(1).choice(len(table), size=n_archs, replace=False)
     real = table.values[rows]
     z_real = _rank_z(real)
-    held_out = list(range(len(table.devices)))
-    if quick:
-        order = np.argsort(np.median(z_real.T @ z_real / n_archs, axis=1))
-        held_out = sorted(int(order[i]) for i in np.linspace(0, len(order) - 1, 5).round().astype(int))
+    splits = holdout_splits(table.devices, "family")
+    if quick:  # five families spread over the table's column order (never chosen by name)
+        splits = [splits[i] for i in np.unique(np.linspace(0, len(splits) - 1, 5).round().astype(int))]
     config = FleetConfig(calibration_devices=128) if quick else FleetConfig()
     per_device = []
-    for h in held_out:
-        others = [d for i, d in enumerate(table.devices) if i != h]
+    for family, held, others in splits:
         fleet = SimulatedFleet.fit(table, devices=others, seed=0, config=config)
         sim = fleet.sample_devices(n_devices, seed=2).latency(table.indices[rows]).astype(np.float64)
-        to_sim = _rank_z(sim).T @ z_real[:, h] / n_archs
-        to_real = np.delete(z_real.T @ z_real[:, h] / n_archs, h)
-        log_std = np.log(sim).std(axis=0)
-        per_device.append({
-            "device": table.devices[h],
-            "nearest_simulated": round(float(to_sim.max()), 4),
-            "nearest_seen_real": round(float(to_real.max()), 4),
-            "median_to_simulated": round(float(np.median(to_sim)), 4),
-            "median_to_seen_real": round(float(np.median(to_real)), 4),
-            "log_std_percentile_in_fleet": round(float(stats.percentileofscore(log_std, np.log(real[:, h]).std())), 1),
-            "level_percentile_in_fleet": round(float(stats.percentileofscore(
-                np.log(sim).mean(axis=0), np.log(real[:, h]).mean())), 1),
-        })
+        z_sim = _rank_z(sim)
+        seen = [table.device_index(d) for d in others]
+        for device in held:
+            h = table.device_index(device)
+            to_sim = z_sim.T @ z_real[:, h] / n_archs
+            to_real = z_real[:, seen].T @ z_real[:, h] / n_archs
+            log_std = np.log(sim).std(axis=0)
+            per_device.append({
+                "device": device,
+                "family": family,
+                "nearest_simulated": round(float(to_sim.max()), 4),
+                "nearest_seen_real": round(float(to_real.max()), 4),
+                "median_to_simulated": round(float(np.median(to_sim)), 4),
+                "median_to_seen_real": round(float(np.median(to_real)), 4),
+                "log_std_percentile_in_fleet": round(float(stats.percentileofscore(log_std, np.log(real[:, h]).std())),
+                                                     1),
+                "level_percentile_in_fleet": round(float(stats.percentileofscore(
+                    np.log(sim).mean(axis=0), np.log(real[:, h]).mean())), 1),
+            })
     near_sim = np.array([r["nearest_simulated"] for r in per_device])
     near_real = np.array([r["nearest_seen_real"] for r in per_device])
     gap = np.array([r["median_to_simulated"] - r["median_to_seen_real"] for r in per_device])
     return {
+        "protocol": "leave-one-family-out",
+        "families": len(splits),
         "simulated_devices_per_fit": n_devices,
         "archs": n_archs,
         "devices": per_device,
@@ -239,7 +247,7 @@ def _plot(realism: dict[str, Any], loo: dict[str, Any], torch_rows: list[dict[st
     axes[1].plot([lo, 1], [lo, 1], color="0.5", lw=0.8)
     axes[1].set_xlabel("held-out device: best Spearman with a seen real device")
     axes[1].set_ylabel("best Spearman with a simulated device")
-    axes[1].set_title("leave-one-device-out (NB201)", fontsize=9)
+    axes[1].set_title("leave-one-family-out (NB201)", fontsize=9)
     first, second = torch_rows[0]["_runs"]
     axes[2].scatter(first, second, s=14)
     top = max(first.max(), second.max()) * 1.05
@@ -297,7 +305,7 @@ def report(result: dict[str, Any]) -> str:
         "| bounded (chunks) |",
         f"| TorchDevice: Spearman of two profiles, {tor['archs']} NB201 archs, {tor['settings'][0]['setting']} | "
         f"{tor['settings'][0]['spearman_two_runs']:.3f} | >= 0.9 |",
-        f"| leave-one-device-out: held-out device's best Spearman with a simulated / a seen real device (median) | "
+        f"| leave-one-family-out: held-out device's best Spearman with a simulated / a seen real device (median) | "
         f"{loo['median_nearest_simulated']:.3f} / {loo['median_nearest_seen_real']:.3f} | simulated close to real |",
         "",
         "Realism (p5 / median / p95 over devices or device pairs):",
@@ -314,9 +322,10 @@ def report(result: dict[str, Any]) -> str:
             )
     lines += [
         "",
-        f"Leave-one-device-out on NB201 ({len(loo['devices'])} held-out devices, {loo['simulated_devices_per_fit']} "
-        f"simulated devices per fit): the nearest simulated device is at least as close as the nearest seen real "
-        f"device for {loo['share_nearest_simulated_at_least_nearest_real']:.0%} of them; the held-out device's median "
+        f"Leave-one-family-out on NB201 ({len(loo['devices'])} held-out devices of {loo['families']} families, "
+        f"{loo['simulated_devices_per_fit']} simulated devices per fit; the fleet never saw the family): the "
+        "nearest simulated device is at least as close as the nearest seen real device for "
+        f"{loo['share_nearest_simulated_at_least_nearest_real']:.0%} of them; the held-out device's median "
         f"Spearman to simulated vs to seen real devices differs by {loo['median_abs_gap_median_spearman']:.3f} "
         f"(median); its spread of log latency lies within the fleet's p5-p95 for "
         f"{loo['share_log_std_inside_fleet_p5_p95']:.0%} of them.",

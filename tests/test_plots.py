@@ -121,7 +121,7 @@ def test_approach1_plot(saved_figures, tmp_path):
     from benchmarks.approach1 import _plot
 
     _plot(_stored("approach1"), tmp_path)
-    _check(saved_figures, [tmp_path / "approach1.png"])
+    _check(saved_figures, [tmp_path / "approach1.png", tmp_path / "approach1_designed.png"], figures=2)
 
 
 def test_approach2_plots(saved_figures, tmp_path):
