@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 
 __all__ = ["blas_threads", "torch_threads"]
@@ -31,10 +32,17 @@ def blas_threads(n: int = 1) -> contextlib.AbstractContextManager[object]:
 
     Thousands of ``k x k`` solves gain nothing from threads, and on a busy machine the BLAS
     thread hand-offs make them many times slower. Needs ``threadpoolctl`` (installed with
-    SciPy's usual companions); without it nothing changes.
+    SciPy's usual companions); without it nothing changes. The libraries are looked up once
+    per process (a lookup reads the process's memory map: 5 ms, as long as a whole refit).
     """
+    controller = _blas_controller()
+    return contextlib.nullcontext() if controller is None else controller.limit(limits=n, user_api="blas")
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> object | None:
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=n, user_api="blas")
+        return None
+    return ThreadpoolController()

@@ -27,7 +27,6 @@ Cholesky factorisation.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -109,12 +108,37 @@ class Points:
         return Points(self.basis[rows], self.feats.take(rows))
 
 
-@functools.lru_cache(maxsize=256)
-def _contrasts(k: int) -> np.ndarray:
-    """Orthonormal basis ``(k, k-1)`` of the vectors orthogonal to the ones vector."""
-    q = np.linalg.qr(np.eye(k) - 1.0 / k)[0][:, : k - 1]
-    q.setflags(write=False)
-    return q
+def _helmert_scale(k: int) -> np.ndarray:
+    i = np.arange(1, k, dtype=np.float64)
+    return 1.0 / np.sqrt(i * (i + 1.0))
+
+
+def _contrast_t(a: np.ndarray) -> np.ndarray:
+    """``Q^T a`` for the Helmert contrasts ``Q`` (``k x (k-1)``, orthonormal, orthogonal to the ones
+    vector: column ``i`` is ``(1, ..., 1, -i, 0, ...) / sqrt(i (i+1))``), in ``O(k)`` per column by
+    cumulative sums instead of a dense product. Any orthonormal contrast basis gives the same
+    evidence and posterior; this one needs no ``k x k`` matrix."""
+    k = a.shape[0]
+    i = np.arange(1, k, dtype=np.float64).reshape((-1,) + (1,) * (a.ndim - 1))
+    scale = _helmert_scale(k).reshape(i.shape)
+    return (np.cumsum(a, axis=0)[:-1] - i * a[1:]) * scale
+
+
+def _contrast(a: np.ndarray) -> np.ndarray:
+    """``Q a`` for the contrasts of :func:`_contrast_t` (``a`` has ``k-1`` rows; the result ``k``)."""
+    k = a.shape[0] + 1
+    shape = (-1,) + (1,) * (a.ndim - 1)
+    b = a * _helmert_scale(k).reshape(shape)
+    tail = np.cumsum(b[::-1], axis=0)[::-1]  # tail[j] = sum of b[j:]
+    out = np.zeros((k,) + a.shape[1:])
+    out[:-1] = tail
+    out[1:] -= np.arange(1, k, dtype=np.float64).reshape(shape) * b
+    return out
+
+
+def _project(m: np.ndarray) -> np.ndarray:
+    """``Q^T m Q`` of a symmetric ``k x k`` matrix."""
+    return _contrast_t(_contrast_t(m).T)
 
 
 class TransferPosterior:
@@ -160,14 +184,14 @@ class TransferPosterior:
 
     def _fit_points(self, X: Points, y: np.ndarray) -> None:
         k = len(y)
-        q = _contrasts(k)
-        yq = q.T @ y
+        yq = _contrast_t(y)
         ss = float(yq @ yq)
         grams = self._grams
         assert grams is not None
-        terms = [q.T @ ((X.basis * a.var) @ X.basis.T) @ q for a in self.anchors]
-        terms += [self.unit * (q.T @ grams[b] @ q) for b in self.blocks]
-        terms.append(self.noise * self.unit * (q.T * self._noise_diag) @ q)
+        bq = _contrast_t(X.basis)
+        terms = [(bq * a.var) @ bq.T for a in self.anchors]
+        terms += [self.unit * _project(grams[b]) for b in self.blocks]
+        terms.append(self.noise * self.unit * _project(np.diag(self._noise_diag)))
         coef = np.zeros((len(self.groups), len(terms)))
         coef[np.arange(len(self.groups)), self.groups[:, 0].astype(int)] = 1.0
         coef[:, len(self.anchors):len(self.anchors) + len(self.blocks)] = self.groups[:, 2:]
@@ -182,7 +206,7 @@ class TransferPosterior:
             rows = np.flatnonzero(self.groups[:, 0] == s)
             if rows.size == 0:
                 continue
-            mq = anchor.means @ X.basis.T @ q  # (J, k-1)
+            mq = anchor.means @ bq.T  # (J, k-1)
             expected = trace[rows][:, None] + (mq**2).sum(axis=1)[None, :]  # (G_s, J)
             s0 = np.sqrt(ss / expected) if ss > 0 else np.ones_like(expected)
             resid = yq[None, :, None] / s0[:, None, :] - mq.T[None, :, :]  # (G_s, k-1, J)
@@ -199,7 +223,7 @@ class TransferPosterior:
             comp_anchor.append(jj.ravel())
             lws.append(log_ev.ravel())
             s0s.append(s0.ravel())
-            alphas.append(np.swapaxes(np.matmul(q, alpha_q), 1, 2).reshape(-1, k))
+            alphas.append(np.swapaxes(_contrast(np.swapaxes(alpha_q, 0, 1)), 0, 1).swapaxes(1, 2).reshape(-1, k))
         lw = np.concatenate(lws)
         self.log_evidence = float(np.logaddexp.reduce(lw))
         self._chol = chol
@@ -296,8 +320,7 @@ class TransferPosterior:
         if self.k < 2:
             return None
         assert self.X is not None
-        q = _contrasts(self.k)
-        return solve_triangular(self._chol[self.comp_group[i]], q.T @ self._prior_cov(i, self.X, a), lower=True,
+        return solve_triangular(self._chol[self.comp_group[i]], _contrast_t(self._prior_cov(i, self.X, a)), lower=True,
                                 check_finite=False)
 
     def component_mean(self, i: int, pts: Points) -> np.ndarray:
