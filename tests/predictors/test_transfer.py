@@ -146,6 +146,18 @@ def test_designed_profile_spans_the_space_and_ranks_better_than_random(world):
     assert spearman(adapter.fit(m).predict(table.archs), target) > random_rho - 0.02
 
 
+def test_half_of_a_designed_profile_spans_the_predicted_latency_range(world):
+    """Points chosen only where the proxies disagree can all sit mid-range; a stratified half pins the trend."""
+    table, pool, _ = world
+    cands = table.archs[:600]
+    designed = plan_profile(pool, 10, candidates=cands, seed=0)
+    prior = ProxyAdapter(pool, seed=0).fit(None).predict(cands)
+    rank = {a: r for a, r in zip(cands, np.argsort(np.argsort(prior)) / (len(cands) - 1))}
+    got = sorted(rank[a] for a in designed)
+    assert got[0] < 0.2 and got[-1] > 0.8  # the lowest and highest fifths of the predicted order
+    assert sum(r < 0.2 for r in got) >= 1 and sum(0.4 <= r < 0.6 for r in got) >= 1
+
+
 def test_plan_continues_a_partial_profile_within_the_candidates(world):
     table, pool, target = world
     lookup = dict(zip(table.archs, target))
