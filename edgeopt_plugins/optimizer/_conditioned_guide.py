@@ -12,6 +12,7 @@ import numpy as np
 
 from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import EdgeOptWarning, InfeasibleBudgetError, InputError
+from edgeopt_plugins.optimizer._accuracy_source import AccuracySpec, accuracy_source
 from edgeopt_plugins.optimizer._guide import GuideBase, Screening
 from edgeopt_plugins.optimizer._model import ConditionedModel
 from edgeopt_plugins.spaces import ArchLike
@@ -33,10 +34,11 @@ def check_budget(value: Any, name: str = "latency_budget_ms") -> float:
 class ConditionedGuide(GuideBase):
     """Warm start, screening and online adaptation from a fitted :class:`ConditionedModel`.
 
-    The warm-start designs are the learned optimizer's recommendations for the
-    device; screening uses the calibrated latency upper bound and the accuracy
-    predictor; every measured latency extends the device profile, and the device
-    is re-embedded (a small linear solve).
+    Screening uses the model's calibrated latency upper bound; every measured
+    latency extends the device profile, and the device is re-embedded (a small
+    linear solve). Accuracy is used only when the user names it: ``accuracy="model"``
+    (the model's own accuracy predictor; the warm-start designs are then the learned
+    optimizer's recommendations), a table or a function.
 
     Args:
         model: A fitted model or its folder.
@@ -44,6 +46,9 @@ class ConditionedGuide(GuideBase):
         latency_budget_ms: The budget checked against the upper bound.
         confidence: Confidence of the upper bound.
         candidates: Only warm-start with these architectures (the deployable ones).
+        accuracy: ``None`` (unknown, the default), ``"model"``, ``"table"`` / ``"table:<metric>"``,
+            an accuracy table or a callable (see :func:`~edgeopt_plugins.optimizer.accuracy_source`).
+        data_dir: Benchmark data folder (for ``accuracy="table"``).
     """
 
     def __init__(
@@ -54,6 +59,8 @@ class ConditionedGuide(GuideBase):
         *,
         confidence: float = 0.95,
         candidates: Iterable[ArchLike] | None = None,
+        accuracy: AccuracySpec = None,
+        data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.model = model if isinstance(model, ConditionedModel) else ConditionedModel.load(model)
         super().__init__(self.model.space, check_budget(latency_budget_ms))
@@ -63,6 +70,7 @@ class ConditionedGuide(GuideBase):
         self.profile = DeviceProfile.coerce(profile, self.space)
         self.candidates = None if candidates is None else [self.space.format(a) for a in candidates]
         self._embedding = self.model.embed(self.profile)
+        self._accuracy = accuracy_source(accuracy, self.space, data_dir=data_dir, model=self.model)
 
     def _refit(self, measurements: dict[str, float]) -> None:
         extended = self.profile.extended(list(measurements), list(measurements.values()))
@@ -70,6 +78,8 @@ class ConditionedGuide(GuideBase):
         self._forget_ranking()
 
     def _ranked(self, n: int, confidence: float) -> tuple[list[str], bool]:
+        if self._accuracy is None or self._accuracy.name != "model":
+            return [], True  # the learned optimizer ranks by the model's accuracy: only when the user named it
         try:
             designs = self.model.recommend(self._embedding, latency_budget_ms=self.latency_budget_ms,
                                            confidence=confidence, candidates=self.candidates, top_k=max(n, 1))
@@ -80,9 +90,12 @@ class ConditionedGuide(GuideBase):
         return [d.arch for d in designs], len(designs) < max(n, 1)
 
     def screen(self, archs: Sequence[str]) -> Screening:
+        mean, upper = self.latency_of(self.space.to_indices(list(archs)))
+        accuracy = None if self._accuracy is None else self._accuracy(list(archs))
+        return Screening(mean, upper, accuracy)
+
+    def latency_of(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             embedding = self._embedding
-        mean, upper = self.model.predict(list(archs), embedding, confidence=self.confidence)
-        accuracy = self.model.predict_accuracy(list(archs))
-        return Screening(np.asarray(mean, dtype=float).reshape(-1), np.asarray(upper, dtype=float).reshape(-1),
-                         np.asarray(accuracy, dtype=float).reshape(-1))
+        mean, upper = self.model.predict(indices, embedding, confidence=self.confidence)
+        return np.asarray(mean, dtype=float).reshape(-1), np.asarray(upper, dtype=float).reshape(-1)
