@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["CLASSES", "FAMILIES", "class_of", "family_of", "group_devices", "holdout_splits"]
+__all__ = ["CLASSES", "FAMILIES", "batch_of", "class_of", "family_of", "group_devices", "holdout_splits"]
 
 #: chip (device name without its batch suffix) -> family.
 FAMILIES: dict[str, str] = {
@@ -91,6 +91,17 @@ def _chip(device: str) -> str:
             return _SUFFIX.sub("", device)
         name = stripped
     return name
+
+
+def batch_of(device: str) -> int:
+    """The batch size of a setting (``titanx_256`` -> 256), 1 when its name gives none.
+
+    Example:
+        >>> batch_of("titanx_256"), batch_of("gold_6226"), batch_of("pixel3")
+        (256, 1, 1)
+    """
+    suffix = device[len(_chip(device)):].lstrip("_")
+    return int(suffix) if suffix.isdigit() else 1
 
 
 def family_of(device: str) -> str:

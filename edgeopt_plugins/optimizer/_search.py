@@ -225,6 +225,11 @@ class GuidedSearch:
             self._pool = self.space.all_indices()
         else:
             self._pool = self.space.sample_indices(int(pool_size), seed=self.seed, unique=False)
+        # The guide's own suggestions (e.g. the learned optimizer's) join the pool, asked once here so that
+        # the pool depends only on the guide's initial state (a resumed search makes the same decisions).
+        extra = [self.space.format(a) for a in guide.warm_start(16)] if self.budget is not None else []
+        if extra:
+            self._pool = np.unique(np.concatenate([self._pool, self.space.to_indices(extra)]), axis=0)
         self._pool_archs: list[str] | None = None
         self._pool_index: dict[str, int] = {}
         self._pool_accuracy: tuple[np.ndarray | None] | None = None
@@ -307,9 +312,6 @@ class GuidedSearch:
     def _pool_predictions(self) -> dict[str, Any]:
         """The guide's predictions for the pool (recomputed when the guide refits) and the local terms."""
         if self._pool_archs is None:
-            extra = [self.space.format(a) for a in self.guide.warm_start(16)] if self.budget is not None else []
-            if extra:  # the guide's own suggestions (e.g. the learned optimizer's) join the pool
-                self._pool = np.unique(np.concatenate([self._pool, self.space.to_indices(extra)]), axis=0)
             self._pool_archs = self.space.from_indices(self._pool)
             self._pool_index = {a: i for i, a in enumerate(self._pool_archs)}
         if self._cache is None:

@@ -89,6 +89,15 @@ class ObjectiveSurrogate:
         if y.size < 2:
             self._x = None
             return self
+        # Length scale and noise are chosen on the first s observations, s the largest point <= n of a fixed
+        # schedule (each a fifth larger): the choice depends only on the data, not on when fit() was called.
+        s = 2
+        while (step := max(s + 1, s * 6 // 5)) <= y.size:
+            s = step
+        if s != self._selected_at:
+            first = self._encode(x[:s])
+            self.length, self.noise = self._select(self.cardinalities.size - first @ first.T, normal_scores(y[:s]))
+            self._selected_at = s
         z = normal_scores(y)
         if y.size > self.max_points:
             half = self.max_points // 2
@@ -98,10 +107,6 @@ class ObjectiveSurrogate:
             x, z = x[rows], z[rows]
         self._onehot = self._encode(x)
         distance = self.cardinalities.size - self._onehot @ self._onehot.T
-        # Re-select the hyper-parameters when the data grew by a fifth (cheap in between).
-        if self.length is None or y.size >= max(self._selected_at + 5, self._selected_at * 6 // 5):
-            self.length, self.noise = self._select(distance, z)
-            self._selected_at = y.size
         cov = np.exp(-distance / self.length) + self.noise * np.eye(z.size)
         self._chol = np.linalg.cholesky(cov)
         self._alpha = cho_solve((self._chol, True), z)
