@@ -383,22 +383,30 @@ def run(*, quick: bool = False, methods: dict[str, Method] | None = None, progre
     # Optuna's GP sampler costs about a second per trial on 2 cores: one seed per task, fewer trials.
     caps = {"optuna_gp": 60 if quick else 150}
     seed_limits = {"optuna_gp": 1}
-    rows = evaluate(chosen, tasks, caps, default_cap=default_cap, progress=progress, seed_limits=seed_limits)
-    timing = previous.get("overhead", {}) if previous else {}
+    rows = dict(previous["runs"]) if previous is not None else {}
+    timing = previous.get("overhead", {}) if previous is not None else {}
+    settings = {"quick": quick, "devices": devices, "families": sorted({t.family for t in tasks}),
+                "percentiles": list(PERCENTILES), "seeds": len(seeds), "tolerance": TOLERANCE,
+                "profile": PROFILE_SIZE, "default_cap": default_cap, "seed_limits": seed_limits}
+    for name, method in chosen.items():  # saved after every method: a long run can be resumed with --rerun
+        rows.update(evaluate({name: method}, tasks, caps, default_cap=default_cap, progress=progress,
+                             seed_limits=seed_limits))
+        _result(settings, rows, caps, timing)
     if rerun is None or "overhead" in rerun:
-        timed = {**our_methods(models, proxies, stop_at_hit=False), **STOCK_OPTUNA}
-        timed = {k: v for k, v in timed.items() if k.startswith("edgeopt") or k == "optuna_tpe"}
-        probe = [t for t in tasks if t.percentile == 20 and t.seed < (1 if quick else 2)][: 1 if quick else 2]
+        timed = {k: v for k, v in {**our_methods(models, proxies, stop_at_hit=False), **STOCK_OPTUNA}.items()
+                 if k.startswith("edgeopt") or k == "optuna_tpe"}
+        probe = [t for t in tasks if t.percentile == 20 and t.seed == 0][: 1 if quick else 2]
         timing = overhead(timed, probe, default_cap)
-    if previous is not None:
-        rows = {**previous["runs"], **rows}
-    caps = {name: caps.get(name, default_cap) for name in rows}
-    summary = summarize(rows)
-    comparisons = {name: compare(rows, name) for name in OURS if name in rows and "optuna_tpe" in rows}
-    result = {"quick": quick, "devices": devices, "families": sorted({t.family for t in tasks}),
-              "percentiles": list(PERCENTILES), "seeds": len(seeds), "tolerance": TOLERANCE, "profile": PROFILE_SIZE,
-              "caps": caps, "default_cap": default_cap, "seed_limits": seed_limits, "summary": summary,
-              "versus_tpe": comparisons, "overhead": timing, "runs": rows}
+    return _result(settings, rows, caps, timing)
+
+
+def _result(settings: dict[str, Any], rows: dict[str, list[dict[str, Any]]], caps: dict[str, int],
+            timing: dict[str, float]) -> dict[str, Any]:
+    """Summarise, save the JSON and the plot."""
+    result = {**settings, "caps": {name: caps.get(name, settings["default_cap"]) for name in rows},
+              "summary": summarize(rows),
+              "versus_tpe": {name: compare(rows, name) for name in OURS if name in rows and "optuna_tpe" in rows},
+              "overhead": timing, "runs": rows}
     save_result(NAME, result)
     _plot(result, RESULTS / f"{NAME}.png")
     return result

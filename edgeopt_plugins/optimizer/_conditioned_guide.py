@@ -13,7 +13,7 @@ import numpy as np
 from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import EdgeOptWarning, InfeasibleBudgetError, InputError
 from edgeopt_plugins.optimizer._accuracy_source import AccuracySpec, accuracy_source
-from edgeopt_plugins.optimizer._guide import GuideBase, Screening
+from edgeopt_plugins.optimizer._guide import GuideBase, Screening, refit_point
 from edgeopt_plugins.optimizer._model import ConditionedModel
 from edgeopt_plugins.spaces import ArchLike
 
@@ -34,9 +34,9 @@ def check_budget(value: Any, name: str = "latency_budget_ms") -> float:
 class ConditionedGuide(GuideBase):
     """Warm start, screening and online adaptation from a fitted :class:`ConditionedModel`.
 
-    Screening uses the model's calibrated latency upper bound; every measured
-    latency extends the device profile, and the device is re-embedded (a small
-    linear solve). Accuracy is used only when the user names it: ``accuracy="model"``
+    Screening uses the model's calibrated latency upper bound; measured latencies
+    extend the device profile, and the device is re-embedded (a small linear solve)
+    whenever the measurements grew by a fifth (:func:`refit_point`). Accuracy is used only when the user names it: ``accuracy="model"``
     (the model's own accuracy predictor; the warm-start designs are then the learned
     optimizer's recommendations), a table or a function.
 
@@ -70,11 +70,17 @@ class ConditionedGuide(GuideBase):
         self.profile = DeviceProfile.coerce(profile, self.space)
         self.candidates = None if candidates is None else [self.space.format(a) for a in candidates]
         self._embedding = self.model.embed(self.profile)
+        self._target = len(self.profile)
         self._accuracy = accuracy_source(accuracy, self.space, data_dir=data_dir, model=self.model)
 
     def _refit(self, measurements: dict[str, float]) -> None:
-        extended = self.profile.extended(list(measurements), list(measurements.values()))
-        self._embedding = self.model.embed(extended)
+        # Re-embed at the points of refit_point's schedule, on the measurements in the order they came.
+        target = refit_point(len(self.profile), len(self.profile) + len(measurements))
+        if target == self._target:
+            return
+        self._target = target
+        take = list(measurements.items())[: target - len(self.profile)]
+        self._embedding = self.model.embed(self.profile.extended([a for a, _ in take], [v for _, v in take]))
         self._forget_ranking()
 
     def _ranked(self, n: int, confidence: float) -> tuple[list[str], bool]:

@@ -26,7 +26,23 @@ import numpy as np
 
 from edgeopt_plugins.spaces import SearchSpace
 
-__all__ = ["Screening", "SearchGuide", "GuideBase"]
+__all__ = ["Screening", "SearchGuide", "GuideBase", "refit_point"]
+
+
+def refit_point(start: int, size: int) -> int:
+    """The largest point <= ``size`` of the schedule ``start, start*1.2, ...`` (each a fifth larger, at least +1).
+
+    Guides refit when their data reach the next point, so the fit depends only on what was measured (not on
+    when it was observed: resumed searches decide the same) and the cost per measurement stays low.
+
+    Example:
+        >>> [refit_point(10, n) for n in (10, 11, 12, 13, 14, 20)]
+        [10, 10, 12, 12, 14, 19]
+    """
+    point = start
+    while (step := max(point + 1, point * 6 // 5)) <= size:
+        point = step
+    return point
 
 
 @dataclass(frozen=True)

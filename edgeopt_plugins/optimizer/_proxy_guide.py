@@ -15,7 +15,7 @@ from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.optimizer._accuracy_source import AccuracySpec, accuracy_source
 from edgeopt_plugins.optimizer._conditioned_guide import check_budget
-from edgeopt_plugins.optimizer._guide import GuideBase, Screening
+from edgeopt_plugins.optimizer._guide import GuideBase, Screening, refit_point
 from edgeopt_plugins.optimizer._learned import candidate_pool
 from edgeopt_plugins.predictors import ProxyAdapter, ProxyPool
 from edgeopt_plugins.spaces import ArchLike, SearchSpace
@@ -128,15 +128,10 @@ class ProxyGuide(GuideBase):
         return max(floor, upper_margin(np.exp(self._log_ratios), np.ones_like(self._log_ratios), confidence))
 
     def _refit(self, measurements: dict[str, float]) -> None:
-        # Refit when the data reached the next point of a fixed schedule (each a fifth larger),
-        # on the measurements in the order they came, the latest REFIT_MEASUREMENTS of them: the
-        # fit depends only on what was measured, not on when observe() was called (an exactly
-        # resumable search), and the per-trial cost stays low (the adaptation's cost grows
-        # quickly with its data; a search corrects the predictions near every measured design).
-        size = len(self.profile) + len(measurements)
-        target = len(self.profile)
-        while (step := max(target + 1, target * 6 // 5)) <= size:
-            target = step
+        # Refit at the points of refit_point's schedule, on the measurements in the order they came,
+        # the latest REFIT_MEASUREMENTS of them (the adaptation's cost grows quickly with its data;
+        # a search corrects the predictions near every measured design).
+        target = refit_point(len(self.profile), len(self.profile) + len(measurements))
         if target == self._target:
             return
         self._target = target

@@ -470,13 +470,12 @@ class GuidedSearch:
             i = self._guided_pick(cands, pf, rng) if kind == "guided" else None
             if i is None:
                 i = self._warm_pick(cands, pf, rng)
-            proposal = self._proposals(cands.take(slice(i, i + 1), [cands.archs[i]]), kind)[0]
-            if self.budget is not None and proposal.p_feasible < self.min_p_feasible and not self._warned_unlikely:
+            if self.budget is not None and pf.max() < self.min_p_feasible and not self._warned_unlikely:
                 self._warned_unlikely = True
                 warnings.warn(
                     f"edgeopt: no untried design is likely to fit the budget ({self.budget:.4g} ms); measuring the "
-                    f"most likely ones first (probability {proposal.p_feasible:.2g})", EdgeOptWarning, stacklevel=3)
-            return proposal
+                    f"most likely ones (probability {pf.max():.2g} at best)", EdgeOptWarning, stacklevel=3)
+            return self._proposals(cands.take(slice(i, i + 1), [cands.archs[i]]), kind)[0]
 
     def _candidates(self, exclude: set[str], fixed: Mapping[int, int] | None) -> _Predicted:
         """Untried candidates: the pool (with the fixed decisions imposed) and the best designs' neighbours."""
@@ -552,36 +551,38 @@ class GuidedSearch:
         return int(np.flatnonzero(safe)[np.argmax(score[safe])])
 
     def _guided_pick(self, cands: _Predicted, pf: np.ndarray, rng: np.random.Generator) -> int | None:
-        """Probability of fitting times expected improvement, of the named accuracy or else of the surrogate,
-        over the candidates at least ``min_p_feasible`` likely to fit (the likeliest ones when none is)."""
-        eligible = np.flatnonzero(pf >= self.min_p_feasible) if self.budget is not None else np.arange(pf.size)
-        if eligible.size == 0:
-            eligible = np.flatnonzero(pf >= pf.max() - 1e-12)
+        """Probability of fitting times expected improvement: of the named accuracy, else of the surrogate."""
         accuracy = cands.accuracy
         if accuracy is not None and self.named_accuracy_trusted():
             feasible = [o.arch for o in self._observations if o.latency_ms is not None and self._feasible(o)]
             found = self._accuracy_of(feasible) if feasible else np.zeros(0)
             found = found[np.isfinite(found)]
-            acc = accuracy[eligible]
-            finite = np.isfinite(acc)
+            finite = np.isfinite(accuracy)
             if finite.any():
-                incumbent = found.max() if found.size else np.min(acc[finite]) - 1.0
-                score = np.where(finite, pf[eligible] * np.maximum(np.nan_to_num(acc) - incumbent, 0.0), 0.0)
+                incumbent = found.max() if found.size else np.min(accuracy[finite]) - 1.0
+                score = np.where(finite, pf * np.maximum(np.nan_to_num(accuracy) - incumbent, 0.0), 0.0)
                 if score.max() > 0:
-                    return int(eligible[np.argmax(score)])
-        return self._surrogate_pick(cands.idx, pf, eligible, rng)
+                    return int(np.argmax(score))
+        return self._surrogate_pick(cands.idx, pf, rng)
 
-    def _surrogate_pick(self, idx: np.ndarray, pf: np.ndarray, eligible: np.ndarray,
-                        rng: np.random.Generator) -> int | None:
-        """Expected improvement (online surrogate) times the probability of fitting; ``None`` before two values."""
+    def _surrogate_pick(self, idx: np.ndarray, pf: np.ndarray, rng: np.random.Generator) -> int | None:
+        """Expected improvement (online surrogate) times the probability of fitting; ``None`` before two values.
+
+        Scored on at most ``max_candidates`` designs: those at least ``min_p_feasible`` likely to fit
+        (a random subset when there are more) and an eighth as many of the others.
+        """
         data = [o for o in self._observations if o.value is not None and self._feasible(o)]
         if len(data) != self._surrogate_n:
             self.surrogate.fit(self.space.to_indices([o.arch for o in data]), np.array([o.value for o in data]))
             self._surrogate_n = len(data)
         if not self.surrogate.fitted:
             return None
-        if eligible.size > self.max_candidates:
-            eligible = rng.choice(eligible, size=self.max_candidates, replace=False)
+        likely = pf >= self.min_p_feasible
+        parts = []
+        for mask, size in ((likely, self.max_candidates), (~likely, self.max_candidates // 8)):
+            rows = np.flatnonzero(mask)
+            parts.append(rng.choice(rows, size=size, replace=False) if rows.size > size else rows)
+        eligible = np.concatenate(parts)
         # Expected improvement grows with the predictive sd, which is at most 1: rank by that bound first,
         # then compute the exact value for the most promising candidates only.
         mean = self.surrogate.predict_mean(idx[eligible])

