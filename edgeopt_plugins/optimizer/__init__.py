@@ -34,7 +34,7 @@ from edgeopt_plugins.optimizer._model import (
 from edgeopt_plugins.optimizer._conditioned_guide import ConditionedGuide, check_budget  # noqa: I001 (needs the model)
 from edgeopt_plugins.optimizer._proxy_guide import ProxyGuide
 from edgeopt_plugins.optimizer._accuracy_source import AccuracySource, AccuracySpec, accuracy_source
-from edgeopt_plugins.optimizer._online import LatencyCalibration, LocalCorrection
+from edgeopt_plugins.optimizer._online import LatencyCalibration, LatencyCorrection
 from edgeopt_plugins.optimizer._surrogate import ObjectiveSurrogate
 from edgeopt_plugins.optimizer._search import NO_LATENCY_WARN_AFTER, GuidedSearch, Observation, Proposal
 
@@ -51,7 +51,7 @@ __all__ = [
     "Observation",
     "Proposal",
     "LatencyCalibration",
-    "LocalCorrection",
+    "LatencyCorrection",
     "ObjectiveSurrogate",
     "AccuracySource",
     "AccuracySpec",

@@ -20,11 +20,12 @@ predictive distribution of a new score is a Student t, which gives:
 This is the Bayesian counterpart of adaptive conformal inference: the bound widens
 when measurements exceed it and tightens when they fall well under it.
 
-:class:`LocalCorrection` adds what one measurement says about its neighbours: a
-kernel smoother (exponential Hamming kernel) of the guide's current log-errors on
-the measured designs, so that a design measured slower (or faster) than predicted
-moves the predictions of the designs that differ from it in a decision or two, and
-a search never keeps measuring near-copies of a design it found over the budget.
+:class:`LatencyCorrection` adds what the measurements say about the other designs: a
+ridge regression of the guide's current log-errors on the measured designs' decisions,
+so that a choice the guide gets wrong on this device (an operation relatively slower
+here than on the devices it learned from) moves the predictions of every design that
+makes it, and a search never keeps measuring near-copies of a design it found over the
+budget.
 
 Example:
     >>> import numpy as np
@@ -46,13 +47,15 @@ from scipy import special, stats
 
 from edgeopt_plugins.exceptions import InputError
 
-__all__ = ["LatencyCalibration", "LocalCorrection", "log_scale"]
+__all__ = ["LatencyCalibration", "LatencyCorrection", "log_scale"]
 
 #: Smallest log-scale uncertainty of a prediction (a guide that claims certainty is not believed).
 MIN_SCALE = 0.02
-#: Log-errors are clipped to this (a factor of 4): one degenerate design that is 30 times faster
-#: than predicted says little about the designs near the budget.
+#: Log-errors are clipped to this (a factor of 4) in the calibration: one degenerate design that is
+#: 30 times faster than predicted says little about how calibrated the designs near the budget are.
 MAX_LOG_ERROR = float(np.log(4.0))
+#: ... and to this (a factor of 20) in the correction of the designs that resemble it.
+MAX_DESIGN_ERROR = float(np.log(20.0))
 
 
 def log_scale(mean_ms: np.ndarray, upper_ms: np.ndarray, confidence: float) -> np.ndarray:
@@ -101,87 +104,75 @@ class LatencyCalibration:
         return error / max(float(scale), MIN_SCALE)
 
     def p_feasible(self, mean_ms: np.ndarray, scale: np.ndarray, budget_ms: float | None,
-                   shift: np.ndarray | float = 0.0, shrink: np.ndarray | float = 1.0) -> np.ndarray:
+                   shift: np.ndarray | float = 0.0) -> np.ndarray:
         """Probability that each design's latency fits ``budget_ms`` (1 without a budget).
 
-        ``shift`` (log units) and ``shrink`` (of the spread) come from a :class:`LocalCorrection`.
+        ``shift`` (log units) comes from a :class:`LatencyCorrection`.
         """
         mean_ms = np.asarray(mean_ms, dtype=float)
         if budget_ms is None:
             return np.ones(mean_ms.shape)
         scale = np.asarray(scale, float)
         t = (np.log(budget_ms) - np.log(np.maximum(mean_ms, 1e-12)) - shift) / scale
-        return special.stdtr(self.dof, (t - self.mu) / (self.sigma * np.sqrt(shrink)))
+        return special.stdtr(self.dof, (t - self.mu) / self.sigma)
 
     def upper(self, mean_ms: np.ndarray, scale: np.ndarray, confidence: float,
-              shift: np.ndarray | float = 0.0, shrink: np.ndarray | float = 1.0) -> np.ndarray:
+              shift: np.ndarray | float = 0.0) -> np.ndarray:
         """Recalibrated upper bound of each design's latency at ``confidence``."""
-        q = self.mu + self.sigma * np.sqrt(shrink) * special.stdtrit(self.dof, confidence)
+        q = self.mu + self.sigma * special.stdtrit(self.dof, confidence)
         return np.asarray(mean_ms, float) * np.exp(np.asarray(scale, float) * q + shift)
 
     def __repr__(self) -> str:
         return f"LatencyCalibration(n={self.n:.1f}, mu={self.mu:.3f}, sigma={self.sigma:.3f}, dof={self.dof:.1f})"
 
 
-class LocalCorrection:
-    """What measured designs say about their neighbours' latency (see the module docstring).
+class LatencyCorrection:
+    """What the measured designs say about the others (see the module docstring).
 
-    For a design ``x`` the correction is ``(A - mu * B) / (prior + C)`` in log units, with
-    ``C = sum_i k(x, x_i)``, ``A = sum_i k(x, x_i) e_i``, ``B = sum_i k(x, x_i) s_i`` over the
-    measured designs ``x_i`` (log-error ``e_i`` of the guide's current prediction, log-scale
-    ``s_i``) and ``k = exp(-hamming / length)``; ``mu * s_i`` is the part of the error the global
-    calibration already explains. The spread shrinks by ``prior / (prior + C)`` (at least by a
-    half) near measured designs.
+    A ridge regression of the guide's current log-errors on the measured designs, over the
+    designs' one-hot decisions: ``error(x) ~ onehot(x) . w``. The part of each error the
+    calibration already explains (``mu * s_i``, ``s_i`` the design's log-scale) is taken out,
+    so the correction is ``onehot(x) . (w_e - mu * w_s)`` with ``w_e`` fitted to the errors
+    and ``w_s`` to the scales.
 
     Args:
         cardinalities: Number of choices of each decision.
-        length: Kernel length in changed decisions.
-        prior: Pseudo-count of the "no correction" prior.
+        ridge: Prior precision of each choice's weight (log units): a choice's effect needs a
+            few measurements before it moves predictions much.
 
     Example:
         >>> import numpy as np
-        >>> local = LocalCorrection(np.array([3, 3]))
-        >>> local.fit(np.array([[0, 0]]), np.array([np.log(2.0)]), np.array([0.1]))
-        >>> shift, shrink = local.correction(local.terms(np.array([[0, 1], [2, 2]])), mu=0.0)
-        >>> bool(shift[0] > shift[1] > 0)
+        >>> correction = LatencyCorrection(np.array([3, 3]))
+        >>> slow = np.array([[0, 0], [0, 1], [0, 2]])             # choice 0 of decision 0: twice as slow
+        >>> correction.fit(slow, np.full(3, np.log(2.0)), np.full(3, 0.1))
+        >>> shift = correction.shift(correction.encode(np.array([[0, 1], [1, 1]])), mu=0.0)
+        >>> bool(shift[0] > 0.3 > shift[1])
         True
     """
 
-    def __init__(self, cardinalities: np.ndarray, *, length: float = 1.0, prior: float = 1.0) -> None:
+    def __init__(self, cardinalities: np.ndarray, *, ridge: float = 2.0) -> None:
         self.cardinalities = np.asarray(cardinalities, dtype=np.int64)
-        self.length = float(length)
-        self.prior = float(prior)
+        self.ridge = float(ridge)
         self._offsets = np.concatenate([[0], np.cumsum(self.cardinalities)[:-1]])
-        self.fit(np.zeros((0, self.cardinalities.size), dtype=np.int64), np.zeros(0), np.zeros(0))
+        width = int(self.cardinalities.sum())
+        self._w_error = np.zeros(width)
+        self._w_scale = np.zeros(width)
 
     def encode(self, indices: np.ndarray) -> np.ndarray:
-        """One-hot rows (float32): a Hamming distance is the number of decisions minus a dot product."""
+        """One-hot rows (float32) of a choice-index matrix."""
         indices = np.asarray(indices, dtype=np.int64)
         out = np.zeros((indices.shape[0], int(self.cardinalities.sum())), dtype=np.float32)
         out[np.arange(indices.shape[0])[:, None], indices + self._offsets] = 1.0
         return out
 
-    def fit(self, indices: np.ndarray, errors: np.ndarray, scales: np.ndarray, *, append: bool = False) -> None:
-        """The measured designs, the guide's current log-errors on them and their log-scales
-        (``append``: added to those already there)."""
-        x = self.encode(indices)
-        e = np.clip(np.asarray(errors, dtype=float), -MAX_LOG_ERROR, MAX_LOG_ERROR)
-        s = np.asarray(scales, dtype=float)
-        if append:
-            x, e, s = np.concatenate([self._x, x]), np.concatenate([self._e, e]), np.concatenate([self._s, s])
-        self._x, self._e, self._s = x, e, s
+    def fit(self, indices: np.ndarray, errors: np.ndarray, scales: np.ndarray) -> None:
+        """The measured designs, the guide's current log-errors on them and their log-scales."""
+        x = self.encode(indices).astype(float)
+        gram = x.T @ x + self.ridge * np.eye(x.shape[1])
+        errors = np.clip(np.asarray(errors, dtype=float), -MAX_DESIGN_ERROR, MAX_DESIGN_ERROR)
+        self._w_error = np.linalg.solve(gram, x.T @ errors)
+        self._w_scale = np.linalg.solve(gram, x.T @ np.asarray(scales, dtype=float))
 
-    def terms(self, indices: np.ndarray | None = None, *, encoded: np.ndarray | None = None,
-              since: int = 0) -> np.ndarray:
-        """``(3, m)`` sums ``A, B, C`` for designs given as indices (or already one-hot ``encoded``),
-        over the measured designs from position ``since`` on."""
-        x = self.encode(indices) if encoded is None else encoded
-        if self._e.size <= since:
-            return np.zeros((3, x.shape[0]))
-        kernel = np.exp(-(self.cardinalities.size - x @ self._x[since:].T) / self.length)
-        return np.stack([kernel @ self._e[since:], kernel @ self._s[since:], kernel.sum(axis=1)])
-
-    def correction(self, terms: np.ndarray, mu: float) -> tuple[np.ndarray, np.ndarray]:
-        """Shift (log units) and spread factor from :meth:`terms` and the calibration's mean ``mu``."""
-        a, b, c = terms
-        return (a - mu * b) / (self.prior + c), np.maximum(self.prior / (self.prior + c), 0.5)
+    def shift(self, encoded: np.ndarray, mu: float) -> np.ndarray:
+        """Correction of the log-latency of one-hot ``encoded`` designs, given the calibration's ``mu``."""
+        return encoded @ (self._w_error - mu * self._w_scale)

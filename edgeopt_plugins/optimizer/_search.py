@@ -10,8 +10,9 @@ the neighbours of the best designs found):
 
 - the probability that the design fits the budget, from the guide's latency
   prediction *recalibrated on the target's measured residuals*
-  (:class:`~edgeopt_plugins.optimizer.LatencyCalibration`) and corrected near every
-  measured design (:class:`~edgeopt_plugins.optimizer.LocalCorrection`),
+  (:class:`~edgeopt_plugins.optimizer.LatencyCalibration`) and corrected by what the
+  measured designs say about the choices they share with it
+  (:class:`~edgeopt_plugins.optimizer.LatencyCorrection`),
 - times the expected improvement of the objective: over the best named accuracy
   found so far when the user named an accuracy source (the guide's ``screen`` returns
   one), else from :class:`~edgeopt_plugins.optimizer.ObjectiveSurrogate`, a Gaussian
@@ -29,7 +30,7 @@ rejection, which is measured anyway (``audit``).
 
 1. *Latency.* Every measurement recalibrates the bound (widening it when designs
    come out slower than predicted, tightening it when faster) and corrects the
-   predictions of the measured design's neighbours, so a guide that is too
+   predictions of the designs that share its choices, so a guide that is too
    pessimistic near the budget cannot hide the designs there for long, and a search
    does not keep measuring near-copies of a design it found over the budget.
 2. *Screen.* Once ``contradictions`` designs that the screen would have rejected
@@ -74,7 +75,7 @@ from scipy import stats
 
 from edgeopt_plugins.exceptions import EdgeOptWarning, InputError
 from edgeopt_plugins.optimizer._guide import GuideBase, SearchGuide
-from edgeopt_plugins.optimizer._online import LatencyCalibration, LocalCorrection, log_scale
+from edgeopt_plugins.optimizer._online import LatencyCalibration, LatencyCorrection, log_scale
 from edgeopt_plugins.optimizer._surrogate import ObjectiveSurrogate, expected_improvement
 
 __all__ = ["GuidedSearch", "Observation", "Proposal", "GUIDED_SOURCES", "BASE_SOURCES", "NO_LATENCY_WARN_AFTER"]
@@ -139,20 +140,18 @@ class Proposal:
 
 @dataclass(frozen=True)
 class _Predicted:
-    """The guide's predictions for candidate designs, with the local correction."""
+    """The guide's predictions for candidate designs, with the correction learned from the measurements."""
 
     idx: np.ndarray
     mean: np.ndarray
     scale: np.ndarray
     accuracy: np.ndarray | None
     shift: np.ndarray
-    shrink: np.ndarray
     archs: Any  # a sequence of strings (possibly a lazy view of the pool)
 
     def take(self, rows: np.ndarray | slice, archs: Any) -> _Predicted:
         return _Predicted(self.idx[rows], self.mean[rows], self.scale[rows],
-                          None if self.accuracy is None else self.accuracy[rows], self.shift[rows],
-                          self.shrink[rows], archs)
+                          None if self.accuracy is None else self.accuracy[rows], self.shift[rows], archs)
 
 
 class _PoolView:
@@ -218,7 +217,7 @@ class GuidedSearch:
         self.max_candidates = int(max_candidates)
         self.seed = 0 if seed is None else int(seed)
         self.calibration = LatencyCalibration()
-        self.local = LocalCorrection(self.space.cardinalities)
+        self.correction = LatencyCorrection(self.space.cardinalities)
         self.surrogate = ObjectiveSurrogate(self.space.cardinalities)
         self._card = self.space.cardinalities
         if self.space.size <= ENUMERATE_LIMIT:
@@ -242,12 +241,12 @@ class GuidedSearch:
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
         self._cache: dict[str, Any] | None = None  # pool predictions, rebuilt on demand
-        self._local_key: tuple[Any, int] | None = None  # (guide revision, measured designs) behind self.local
+        self._correction_key: tuple[Any, int] | None = None  # (guide revision, measured designs) behind it
 
     # ----------------------------------------------------------------- pickling
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("_lock", "_cache", "_local_key"):
+        for key in ("_lock", "_cache", "_correction_key"):
             del state[key]
         return state
 
@@ -296,21 +295,20 @@ class GuidedSearch:
 
     # ----------------------------------------------------------------- predictions
     def _predict(self, archs: Sequence[str]) -> _Predicted:
-        """The guide's predictions for designs, with the local correction of the measured ones."""
+        """The guide's predictions for designs, with the correction learned from the measured ones."""
         archs = list(archs)
         screening = self.guide.screen(archs)
         mean = np.asarray(screening.latency_ms, dtype=float).reshape(-1)
         scale = log_scale(mean, np.asarray(screening.latency_upper_ms, dtype=float).reshape(-1), self.confidence)
         accuracy = None if screening.accuracy is None else np.asarray(screening.accuracy, dtype=float).reshape(-1)
         idx = self.space.to_indices(archs)
-        shift, shrink = self._correction(self.local.terms(idx) if self._local_key else np.zeros((3, len(archs))))
-        return _Predicted(idx, mean, scale, accuracy, shift, shrink, archs)
+        return _Predicted(idx, mean, scale, accuracy, self._shift(self.correction.encode(idx)), archs)
 
-    def _correction(self, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.local.correction(terms, self.calibration.mu)
+    def _shift(self, encoded: np.ndarray) -> np.ndarray:
+        return self.correction.shift(encoded, self.calibration.mu)
 
     def _pool_predictions(self) -> dict[str, Any]:
-        """The guide's predictions for the pool (recomputed when the guide refits) and the local terms."""
+        """The guide's predictions for the pool (recomputed when the guide refits), with the correction."""
         if self._pool_archs is None:
             self._pool_archs = self.space.from_indices(self._pool)
             self._pool_index = {a: i for i, a in enumerate(self._pool_archs)}
@@ -326,35 +324,30 @@ class GuidedSearch:
             self._cache = {
                 "revision": self._revision(), "mean": mean,
                 "scale": log_scale(mean, np.asarray(upper, dtype=float).reshape(-1), self.confidence),
-                "accuracy": self._pool_accuracy[0], "onehot": self.local.encode(self._pool),
+                "accuracy": self._pool_accuracy[0], "onehot": self.correction.encode(self._pool),
             }
-            self._local_key = None
-        self._update_local()
+            self._correction_key = None
+        self._update_correction()
         return self._cache
 
-    def _update_local(self) -> None:
-        """Refit the local correction on the guide's current errors (incrementally between refits)."""
+    def _update_correction(self) -> None:
+        """Refit the correction on the guide's current errors on every measured design (when either changed)."""
         cache = self._cache
         measured = self._measured()
         key = (cache["revision"], len(measured))
-        if key == self._local_key:
+        if key == self._correction_key or not measured:
             return
         archs = list(measured)
-        start = self._local_key[1] if self._local_key is not None and self._local_key[0] == key[0] else 0
-        new = archs[start:]
-        pos = [self._pool_index.get(a) for a in new]
+        pos = [self._pool_index.get(a) for a in archs]
         if all(p is not None for p in pos):
             rows = np.array(pos, dtype=np.int64)
             mean, scale = cache["mean"][rows], cache["scale"][rows]
         else:
-            screening = self.guide.screen(new)
+            screening = self.guide.screen(archs)
             mean = np.asarray(screening.latency_ms, dtype=float).reshape(-1)
             scale = log_scale(mean, np.asarray(screening.latency_upper_ms, dtype=float).reshape(-1), self.confidence)
-        errors = np.log(np.array([measured[a] for a in new]) / mean)
-        self.local.fit(self.space.to_indices(new), errors, scale, append=start > 0)
-        terms = self.local.terms(encoded=cache["onehot"], since=start)
-        cache["terms"] = terms if start == 0 else cache["terms"] + terms
-        self._local_key = key
+        self.correction.fit(self.space.to_indices(archs), np.log(np.array(list(measured.values())) / mean), scale)
+        self._correction_key = key
 
     def screen(self, archs: Sequence[str]) -> list[Proposal]:
         """What the search predicts for designs (calibrated and corrected), as proposals without a source."""
@@ -363,8 +356,8 @@ class GuidedSearch:
             return self._proposals(self._predict(archs), "")
 
     def _proposals(self, pred: _Predicted, source: str) -> list[Proposal]:
-        pf = self.calibration.p_feasible(pred.mean, pred.scale, self.budget, pred.shift, pred.shrink)
-        upper = self.calibration.upper(pred.mean, pred.scale, self.confidence, pred.shift, pred.shrink)
+        pf = self.calibration.p_feasible(pred.mean, pred.scale, self.budget, pred.shift)
+        upper = self.calibration.upper(pred.mean, pred.scale, self.confidence, pred.shift)
         corrected = pred.mean * np.exp(pred.shift)
         return [Proposal(pred.archs[i], source, float(corrected[i]), float(upper[i]), float(pred.scale[i]),
                          float(pf[i]), None if pred.accuracy is None or not np.isfinite(pred.accuracy[i])
@@ -372,7 +365,7 @@ class GuidedSearch:
                 for i in range(len(pred.archs))]
 
     def _p_feasible(self, pred: _Predicted) -> np.ndarray:
-        return self.calibration.p_feasible(pred.mean, pred.scale, self.budget, pred.shift, pred.shrink)
+        return self.calibration.p_feasible(pred.mean, pred.scale, self.budget, pred.shift)
 
     # ----------------------------------------------------------------- state of the yield rule
     def named_accuracy_trusted(self) -> bool:
@@ -490,10 +483,9 @@ class GuidedSearch:
         tried = np.zeros(len(self._pool_archs), dtype=bool)
         tried[[i for a in exclude if (i := self._pool_index.get(a)) is not None]] = True
         pos = np.flatnonzero(~tried)
-        shift, shrink = self._correction(cache["terms"][:, pos])
         pool = _Predicted(self._pool[pos], cache["mean"][pos], cache["scale"][pos],
-                          None if cache["accuracy"] is None else cache["accuracy"][pos], shift, shrink,
-                          _PoolView(self._pool_archs, pos))
+                          None if cache["accuracy"] is None else cache["accuracy"][pos],
+                          self._shift(cache["onehot"][pos]), _PoolView(self._pool_archs, pos))
         names = [a for a in dict.fromkeys(self.space.from_indices(local)) if a not in exclude
                  and a not in self._pool_index] if local.size else []
         if not names:
@@ -505,7 +497,7 @@ class GuidedSearch:
                                        else np.full(len(names), np.nan)])
         return _Predicted(np.concatenate([pool.idx, more.idx]), np.concatenate([pool.mean, more.mean]),
                           np.concatenate([pool.scale, more.scale]), accuracy,
-                          np.concatenate([pool.shift, more.shift]), np.concatenate([pool.shrink, more.shrink]),
+                          np.concatenate([pool.shift, more.shift]),
                           [pool.archs[i] for i in range(len(pos))] + names)
 
     def _local_candidates(self) -> np.ndarray:
@@ -534,8 +526,8 @@ class GuidedSearch:
         measured = [o.arch for o in self._observations]
         idx = cands.idx
         if measured:
-            seen = self.local.encode(self.space.to_indices(measured))
-            overlap = (self.local.encode(idx) @ seen.T).max(axis=1)
+            seen = self.correction.encode(self.space.to_indices(measured))
+            overlap = (self.correction.encode(idx) @ seen.T).max(axis=1)
             distance = 1.0 - overlap / idx.shape[1]
         else:
             distance = np.ones(idx.shape[0])

@@ -158,8 +158,6 @@ class GuidedSampler(BaseSampler):
         min_base_share: float = 0.125,
         claim_timeout_s: float = 5.0,
     ) -> None:
-        if not isinstance(guide, SearchGuide):
-            raise InputError(f"guide must implement SearchGuide (warm_start, screen, observe), got {type(guide).__name__}")
         if claim_timeout_s < 0:
             raise InputError(f"claim_timeout_s must be >= 0, got {claim_timeout_s!r}")
         self._search = GuidedSearch(guide, n_warm_start=n_warm_start, min_p_feasible=min_p_feasible,
@@ -257,7 +255,7 @@ class GuidedSampler(BaseSampler):
                 self._absent.pop(trial._trial_id, None)
                 if proposal is not None:
                     self._claimed.discard(proposal.arch)
-        self._check_attribution(study, trial)
+        self._check_attribution(study, trial, state)
 
     # ----------------------------------------------------------------- drop-in checks
     def _learn_names(self, study: Study) -> None:
@@ -268,14 +266,16 @@ class GuidedSampler(BaseSampler):
             if self._map.complete:
                 return
 
-    def _check_attribution(self, study: Study, trial: FrozenTrial) -> None:
+    def _check_attribution(self, study: Study, trial: FrozenTrial, state: TrialState) -> None:
         """Stop a study whose measured trials cannot be attributed; warn once when no latency is read."""
         with self._lock:
             self._map.learn(trial.distributions)
             arch = self._map.arch_of(trial.params)
             matched = len(self._map.indices_of(trial.params))
         latency = self._latency(trial) if self._latency is not None else None
-        if arch is None and (0 < matched or latency is not None) and trial.params:
+        # A complete trial that measured something (or set some of the decisions) but cannot be attributed
+        # would teach the search nothing, silently: stop here, naming the mapping to pass.
+        if state == TrialState.COMPLETE and arch is None and (matched or latency is not None) and trial.params:
             raise InputError(self._map.missing_message(trial.params))
         if arch is None or self._latency is None or self._warned_no_latency:
             return

@@ -91,10 +91,6 @@ class GuidedStrategy(Strategy):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(guide, SearchGuide):
-            raise InputError(
-                f"guide must implement SearchGuide (warm_start, screen, observe), got {type(guide).__name__}"
-            )
         if not 1 <= sample_size <= population_size:
             raise InputError(f"need 1 <= sample_size <= population_size, got {sample_size}, {population_size}")
         if mutation_prob is not None and not 0.0 <= mutation_prob <= 1.0:

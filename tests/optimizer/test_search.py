@@ -12,7 +12,7 @@ from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.optimizer import (
     GuidedSearch,
     LatencyCalibration,
-    LocalCorrection,
+    LatencyCorrection,
     ObjectiveSurrogate,
     Observation,
     accuracy_source,
@@ -43,18 +43,17 @@ def test_calibration_forgets_old_errors():
     assert abs(cal.mu) < 0.5
 
 
-def test_local_correction_moves_neighbours_of_measured_designs():
-    local = LocalCorrection(SPACE.cardinalities)
-    measured = SPACE.sample_indices(1, seed=0)
-    local.fit(measured, np.array([np.log(2.0)]), np.array([0.1]))
-    near = measured.copy()
-    near[0, 0] = (near[0, 0] + 1) % 5
-    far = (measured + 1) % 5
-    shift, shrink = local.correction(local.terms(np.concatenate([measured, near, far])), mu=0.0)
-    assert shift[0] > shift[1] > shift[2] > -1e-12 and shift[0] < np.log(2.0)
-    assert shrink[0] < shrink[2] <= 1.0
-    explained, _ = local.correction(local.terms(measured), mu=np.log(2.0) / 0.1)  # the calibration says it all
-    assert explained[0] == pytest.approx(0.0, abs=1e-9)
+def test_correction_learns_what_the_guide_gets_wrong_about_a_choice():
+    correction = LatencyCorrection(SPACE.cardinalities)
+    measured = SPACE.sample_indices(40, seed=0)
+    slow = measured[:, 0] == 3  # this device runs a 3x3 convolution on the first edge twice as slow
+    correction.fit(measured, np.where(slow, np.log(2.0), 0.0), np.full(40, 0.1))
+    test = SPACE.sample_indices(200, seed=1)
+    shift = correction.shift(correction.encode(test), mu=0.0)
+    mine = test[:, 0] == 3
+    assert shift[mine].min() > shift[~mine].max() and shift[mine].mean() - shift[~mine].mean() > 0.3
+    explained = correction.shift(correction.encode(test), mu=np.log(2.0) / 0.1)  # the calibration took the mean
+    assert explained[test[:, 0] != 3].max() < 0
 
 
 def test_surrogate_ranks_designs_and_copes_with_outliers():

@@ -69,6 +69,20 @@ def test_plain_objective_works_with_one_warning(setup, tmp_path):
     assert sampler.guide.observed == {}
 
 
+def test_sampler_and_study_pickle(setup):
+    import copy
+    import pickle
+
+    model, profile, lat, acc, budget = setup
+    sampler = DeviceConditionedSampler(model=model, profile=profile, latency_budget_ms=budget, seed=3)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(_objective(lat, acc, budget), n_trials=3)
+    clone = copy.deepcopy(study)
+    clone.optimize(_objective(lat, acc, budget), n_trials=1)
+    restored = pickle.loads(pickle.dumps(sampler))
+    assert restored.guide.observed == sampler.guide.observed and len(clone.trials) == 4
+
+
 def test_dict_profile_parallel_sqlite(setup, tmp_path):
     model, profile, lat, acc, budget = setup
     sampler = DeviceConditionedSampler(model=model, profile=profile.as_dict(), latency_budget_ms=budget, seed=2)

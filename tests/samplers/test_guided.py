@@ -13,7 +13,8 @@ from optuna.testing.pytest_samplers import BasicSamplerTestCase, MultiObjectiveS
 
 from edgeopt_plugins.exceptions import EdgeOptWarning, InputError
 from edgeopt_plugins.samplers import GuidedSampler, latency_reader
-from edgeopt_plugins.samplers._guided import ATTR_ARCH, ATTR_PFEAS, ATTR_SOURCE
+from edgeopt_plugins.samplers._guided import ATTR_PFEAS, ATTR_SOURCE
+from edgeopt_plugins.optimizer import GuideBase
 from tests.samplers._guides import SPACE, FormulaGuide, true_accuracy, true_latency
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -101,11 +102,18 @@ def test_a_contradicted_named_accuracy_is_dropped():
 
 
 class _BlindSpot(FormulaGuide):
-    """Right about most designs, ten times too slow for the ones starting with a 3x3 convolution."""
+    """Right about most designs, ten times too slow for the ones whose first edge is ``op``."""
+
+    def __init__(self, *args, op="nor_conv_3x3", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.op = op
+
+    def latency_of(self, indices):
+        return GuideBase.latency_of(self, indices)
 
     def screen(self, archs):
         screening = super().screen(archs)
-        slow = np.array([SPACE.parse(a)["edge_1_0"] == "nor_conv_3x3" for a in archs])
+        slow = np.array([SPACE.parse(a)["edge_1_0"] == self.op for a in archs])
         factor = np.where(slow, 10.0, 1.0)
         return dataclasses.replace(screening, latency_ms=screening.latency_ms * factor,
                                    latency_upper_ms=screening.latency_upper_ms * factor)
@@ -124,6 +132,20 @@ def test_screen_yields_once_measurements_contradict_it():
     audits = [a for a, src in zip(_archs(study), sources) if src == "audit"]
     assert sum(measure(a)[1] <= budget for a in audits) >= 2
     assert "unscreened" in sources[sources.index("audit"):]
+
+
+@pytest.mark.slow
+def test_a_guide_blind_to_the_optimum_still_reaches_it():
+    # The named accuracy is right, but the guide predicts every design that starts like the optimum ten times
+    # too slow and never learns: only audits of the base sampler's rejected proposals can reveal the region,
+    # after which the correction moves the whole region and the guided trials follow.
+    optimum = FEASIBLE[int(np.argmax(true_accuracy(FEASIBLE)))]
+    guide = _BlindSpot(BUDGET, bias=1.0, learn=False, op=SPACE.parse(optimum)["edge_1_0"])
+    sampler = GuidedSampler(guide, seed=0)
+    study = _study(sampler)
+    study.optimize(objective, n_trials=200)
+    assert study.best_value == pytest.approx(OPTIMUM)
+    assert any(a == optimum for a in _archs(study))
 
 
 def test_base_share_follows_which_trials_improve():

@@ -68,6 +68,20 @@ def test_proxy_sampler_study_finds_good_designs(problem, accuracy):
     assert len(sampler.guide.observed) == 14
 
 
+def test_sampler_pickles_with_its_adapted_proxies(problem):
+    import copy
+    import pickle
+
+    proxies, profile, lat, acc, budget = problem
+    sampler = ProxySampler(profile=profile, latency_budget_ms=budget, proxies=proxies, seed=0, latency_from=None)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(lambda t: acc[SPACE.suggest(t)], n_trials=2)
+    restored = pickle.loads(pickle.dumps(sampler))
+    assert restored.guide.screen([SPACE.sample(1, seed=0)[0]]).latency_ms == pytest.approx(
+        sampler.guide.screen([SPACE.sample(1, seed=0)[0]]).latency_ms)
+    copy.deepcopy(study).optimize(lambda t: acc[SPACE.suggest(t)], n_trials=1)
+
+
 def test_bad_arguments(problem):
     proxies, profile, _, _, budget = problem
     with pytest.raises(InputError, match="needs its search space"):
