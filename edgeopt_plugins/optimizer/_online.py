@@ -46,6 +46,7 @@ import numpy as np
 from scipy import special, stats
 
 from edgeopt_plugins.exceptions import InputError
+from edgeopt_plugins.spaces import SearchSpace
 
 __all__ = ["LatencyCalibration", "LatencyCorrection", "log_scale"]
 
@@ -56,6 +57,8 @@ MIN_SCALE = 0.02
 MAX_LOG_ERROR = float(np.log(4.0))
 #: ... and to this (a factor of 20) in the correction of the designs that resemble it.
 MAX_DESIGN_ERROR = float(np.log(20.0))
+#: The estimated chance that a design fails to run is at most this (no design is ruled out for good).
+MAX_FAILURE = 0.95
 
 
 def log_scale(mean_ms: np.ndarray, upper_ms: np.ndarray, confidence: float) -> np.ndarray:
@@ -130,40 +133,47 @@ class LatencyCorrection:
     """What the measured designs say about the others (see the module docstring).
 
     A ridge regression of the guide's current log-errors on the measured designs, over the
-    designs' one-hot decisions: ``error(x) ~ onehot(x) . w``. The part of each error the
+    space's features (its one-hot decisions and its standardised log cost summary, e.g. how
+    many operations of each kind): ``error(x) ~ features(x) . w``. The part of each error the
     calibration already explains (``mu * s_i``, ``s_i`` the design's log-scale) is taken out,
-    so the correction is ``onehot(x) . (w_e - mu * w_s)`` with ``w_e`` fitted to the errors
-    and ``w_s`` to the scales.
+    so the correction is ``features(x) . (w_e - mu * w_s)`` with ``w_e`` fitted to the errors
+    and ``w_s`` to the scales. The same regression on 0/1 targets estimates how likely a
+    design's measurement is to fail (a board that cannot run some operation): what resembles
+    the designs that failed is avoided.
 
     Args:
-        cardinalities: Number of choices of each decision.
-        ridge: Prior precision of each choice's weight (log units): a choice's effect needs a
-            few measurements before it moves predictions much.
+        space: The search space.
+        ridge: Prior precision of each feature's weight (log units): an effect needs a few
+            measurements before it moves predictions much.
 
     Example:
         >>> import numpy as np
-        >>> correction = LatencyCorrection(np.array([3, 3]))
-        >>> slow = np.array([[0, 0], [0, 1], [0, 2]])             # choice 0 of decision 0: twice as slow
-        >>> correction.fit(slow, np.full(3, np.log(2.0)), np.full(3, 0.1))
-        >>> shift = correction.shift(correction.encode(np.array([[0, 1], [1, 1]])), mu=0.0)
-        >>> bool(shift[0] > 0.3 > shift[1])
+        >>> from edgeopt_plugins.spaces import get_space
+        >>> space = get_space("nb201")
+        >>> correction = LatencyCorrection(space)
+        >>> measured = space.sample_indices(30, seed=0)
+        >>> slow = measured[:, 0] == 3                              # a 3x3 convolution first: twice as slow
+        >>> correction.fit(measured, np.where(slow, np.log(2.0), 0.0), np.full(30, 0.1))
+        >>> shift = correction.shift(correction.encode(np.array([[3, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0]])), mu=0.0)
+        >>> bool(shift[0] > shift[1] + 0.3)
         True
     """
 
-    def __init__(self, cardinalities: np.ndarray, *, ridge: float = 2.0) -> None:
-        self.cardinalities = np.asarray(cardinalities, dtype=np.int64)
+    def __init__(self, space: SearchSpace, *, ridge: float = 2.0) -> None:
+        self.space = space
         self.ridge = float(ridge)
-        self._offsets = np.concatenate([[0], np.cumsum(self.cardinalities)[:-1]])
-        width = int(self.cardinalities.sum())
+        reference = np.log1p(space.costs(space.sample_indices(2000, seed=0, unique=False)))
+        self._cost_mean, self._cost_sd = reference.mean(axis=0), reference.std(axis=0) + 1e-9
+        width = space.one_hot_width + reference.shape[1]
         self._w_error = np.zeros(width)
         self._w_scale = np.zeros(width)
+        self._w_fail = np.zeros(width)
 
     def encode(self, indices: np.ndarray) -> np.ndarray:
-        """One-hot rows (float32) of a choice-index matrix."""
+        """Features (float32) of a choice-index matrix: one-hot decisions and standardised log costs."""
         indices = np.asarray(indices, dtype=np.int64)
-        out = np.zeros((indices.shape[0], int(self.cardinalities.sum())), dtype=np.float32)
-        out[np.arange(indices.shape[0])[:, None], indices + self._offsets] = 1.0
-        return out
+        costs = (np.log1p(self.space.costs(indices)) - self._cost_mean) / self._cost_sd
+        return np.concatenate([self.space.one_hot(indices), costs.astype(np.float32)], axis=1)
 
     def fit(self, indices: np.ndarray, errors: np.ndarray, scales: np.ndarray) -> None:
         """The measured designs, the guide's current log-errors on them and their log-scales."""
@@ -173,6 +183,16 @@ class LatencyCorrection:
         self._w_error = np.linalg.solve(gram, x.T @ errors)
         self._w_scale = np.linalg.solve(gram, x.T @ np.asarray(scales, dtype=float))
 
+    def fit_failures(self, indices: np.ndarray, failed: np.ndarray) -> None:
+        """Every design tried and whether its measurement failed (the same ridge, on 0/1 targets)."""
+        x = self.encode(indices).astype(float)
+        gram = x.T @ x + self.ridge * np.eye(x.shape[1])
+        self._w_fail = np.linalg.solve(gram, x.T @ np.asarray(failed, dtype=float))
+
     def shift(self, encoded: np.ndarray, mu: float) -> np.ndarray:
-        """Correction of the log-latency of one-hot ``encoded`` designs, given the calibration's ``mu``."""
+        """Correction of the log-latency of ``encoded`` designs, given the calibration's ``mu``."""
         return encoded @ (self._w_error - mu * self._w_scale)
+
+    def failure(self, encoded: np.ndarray) -> np.ndarray:
+        """Estimated chance that measuring each of the ``encoded`` designs fails (0 until one has)."""
+        return np.clip(encoded @ self._w_fail, 0.0, MAX_FAILURE)

@@ -33,6 +33,8 @@ rejection, which is measured anyway (``audit``).
    predictions of the designs that share its choices, so a guide that is too
    pessimistic near the budget cannot hide the designs there for long, and a search
    does not keep measuring near-copies of a design it found over the budget.
+   Designs that resemble ones whose measurement failed (nothing reported) are
+   estimated less likely to run, which lowers their probability of fitting.
 2. *Screen.* Once ``contradictions`` designs that the screen would have rejected
    (probability of fitting under ``min_p_feasible`` when measured) turned out to fit,
    the screen is off: base proposals pass unscreened (``unscreened``).
@@ -114,6 +116,7 @@ class Observation:
         predicted_ms: Latency predicted when it was proposed (an out-of-sample prediction).
         latency_scale: Log-scale uncertainty of that prediction.
         p_feasible: Probability of fitting the budget when it was proposed.
+        failed: The trial failed without a latency (the design could not be measured on the device).
     """
 
     arch: str
@@ -123,6 +126,7 @@ class Observation:
     predicted_ms: float | None = None
     latency_scale: float | None = None
     p_feasible: float | None = None
+    failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,11 +151,13 @@ class _Predicted:
     scale: np.ndarray
     accuracy: np.ndarray | None
     shift: np.ndarray
+    failure: np.ndarray
     archs: Any  # a sequence of strings (possibly a lazy view of the pool)
 
     def take(self, rows: np.ndarray | slice, archs: Any) -> _Predicted:
         return _Predicted(self.idx[rows], self.mean[rows], self.scale[rows],
-                          None if self.accuracy is None else self.accuracy[rows], self.shift[rows], archs)
+                          None if self.accuracy is None else self.accuracy[rows], self.shift[rows],
+                          self.failure[rows], archs)
 
 
 class _PoolView:
@@ -217,7 +223,7 @@ class GuidedSearch:
         self.max_candidates = int(max_candidates)
         self.seed = 0 if seed is None else int(seed)
         self.calibration = LatencyCalibration()
-        self.correction = LatencyCorrection(self.space.cardinalities)
+        self.correction = LatencyCorrection(self.space)
         self.surrogate = ObjectiveSurrogate(self.space.cardinalities)
         self._card = self.space.cardinalities
         if self.space.size <= ENUMERATE_LIMIT:
@@ -302,7 +308,8 @@ class GuidedSearch:
         scale = log_scale(mean, np.asarray(screening.latency_upper_ms, dtype=float).reshape(-1), self.confidence)
         accuracy = None if screening.accuracy is None else np.asarray(screening.accuracy, dtype=float).reshape(-1)
         idx = self.space.to_indices(archs)
-        return _Predicted(idx, mean, scale, accuracy, self._shift(self.correction.encode(idx)), archs)
+        features = self.correction.encode(idx)
+        return _Predicted(idx, mean, scale, accuracy, self._shift(features), self.correction.failure(features), archs)
 
     def _shift(self, encoded: np.ndarray) -> np.ndarray:
         return self.correction.shift(encoded, self.calibration.mu)
@@ -311,6 +318,7 @@ class GuidedSearch:
         """The guide's predictions for the pool (recomputed when the guide refits), with the correction."""
         if self._pool_archs is None:
             self._pool_archs = self.space.from_indices(self._pool)
+            self._pool_features = self.correction.encode(self._pool)
             self._pool_index = {a: i for i, a in enumerate(self._pool_archs)}
         if self._cache is None:
             # A named accuracy does not change: only the latency is predicted again after a refit.
@@ -324,18 +332,26 @@ class GuidedSearch:
             self._cache = {
                 "revision": self._revision(), "mean": mean,
                 "scale": log_scale(mean, np.asarray(upper, dtype=float).reshape(-1), self.confidence),
-                "accuracy": self._pool_accuracy[0], "onehot": self.correction.encode(self._pool),
+                "accuracy": self._pool_accuracy[0],
             }
             self._correction_key = None
         self._update_correction()
         return self._cache
 
     def _update_correction(self) -> None:
-        """Refit the correction on the guide's current errors on every measured design (when either changed)."""
+        """Refit the correction on the guide's current errors on every measured design, and the failure
+        estimate on every design tried (when the guide or the data changed)."""
         cache = self._cache
         measured = self._measured()
-        key = (cache["revision"], len(measured))
-        if key == self._correction_key or not measured:
+        failed = {o.arch for o in self._observations if o.failed and o.latency_ms is None} - set(measured)
+        key = (cache["revision"], len(measured), len(failed))
+        if key == self._correction_key:
+            return
+        self._correction_key = key
+        if failed:
+            tried = list(measured) + sorted(failed)
+            self.correction.fit_failures(self.space.to_indices(tried), np.array([a in failed for a in tried]))
+        if not measured:
             return
         archs = list(measured)
         pos = [self._pool_index.get(a) for a in archs]
@@ -347,7 +363,6 @@ class GuidedSearch:
             mean = np.asarray(screening.latency_ms, dtype=float).reshape(-1)
             scale = log_scale(mean, np.asarray(screening.latency_upper_ms, dtype=float).reshape(-1), self.confidence)
         self.correction.fit(self.space.to_indices(archs), np.log(np.array(list(measured.values())) / mean), scale)
-        self._correction_key = key
 
     def screen(self, archs: Sequence[str]) -> list[Proposal]:
         """What the search predicts for designs (calibrated and corrected), as proposals without a source."""
@@ -356,7 +371,7 @@ class GuidedSearch:
             return self._proposals(self._predict(archs), "")
 
     def _proposals(self, pred: _Predicted, source: str) -> list[Proposal]:
-        pf = self.calibration.p_feasible(pred.mean, pred.scale, self.budget, pred.shift)
+        pf = self._p_feasible(pred)
         upper = self.calibration.upper(pred.mean, pred.scale, self.confidence, pred.shift)
         corrected = pred.mean * np.exp(pred.shift)
         return [Proposal(pred.archs[i], source, float(corrected[i]), float(upper[i]), float(pred.scale[i]),
@@ -365,7 +380,8 @@ class GuidedSearch:
                 for i in range(len(pred.archs))]
 
     def _p_feasible(self, pred: _Predicted) -> np.ndarray:
-        return self.calibration.p_feasible(pred.mean, pred.scale, self.budget, pred.shift)
+        """Probability that a design runs on the device and fits the budget."""
+        return self.calibration.p_feasible(pred.mean, pred.scale, self.budget, pred.shift) * (1.0 - pred.failure)
 
     # ----------------------------------------------------------------- state of the yield rule
     def named_accuracy_trusted(self) -> bool:
@@ -485,7 +501,8 @@ class GuidedSearch:
         pos = np.flatnonzero(~tried)
         pool = _Predicted(self._pool[pos], cache["mean"][pos], cache["scale"][pos],
                           None if cache["accuracy"] is None else cache["accuracy"][pos],
-                          self._shift(cache["onehot"][pos]), _PoolView(self._pool_archs, pos))
+                          self._shift(self._pool_features[pos]), self.correction.failure(self._pool_features[pos]),
+                          _PoolView(self._pool_archs, pos))
         names = [a for a in dict.fromkeys(self.space.from_indices(local)) if a not in exclude
                  and a not in self._pool_index] if local.size else []
         if not names:
@@ -497,7 +514,7 @@ class GuidedSearch:
                                        else np.full(len(names), np.nan)])
         return _Predicted(np.concatenate([pool.idx, more.idx]), np.concatenate([pool.mean, more.mean]),
                           np.concatenate([pool.scale, more.scale]), accuracy,
-                          np.concatenate([pool.shift, more.shift]),
+                          np.concatenate([pool.shift, more.shift]), np.concatenate([pool.failure, more.failure]),
                           [pool.archs[i] for i in range(len(pos))] + names)
 
     def _local_candidates(self) -> np.ndarray:
@@ -526,8 +543,8 @@ class GuidedSearch:
         measured = [o.arch for o in self._observations]
         idx = cands.idx
         if measured:
-            seen = self.correction.encode(self.space.to_indices(measured))
-            overlap = (self.correction.encode(idx) @ seen.T).max(axis=1)
+            seen = self.space.one_hot(self.space.to_indices(measured))
+            overlap = (self.space.one_hot(idx) @ seen.T).max(axis=1)
             distance = 1.0 - overlap / idx.shape[1]
         else:
             distance = np.ones(idx.shape[0])

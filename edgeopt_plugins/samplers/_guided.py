@@ -309,7 +309,8 @@ class GuidedSampler(BaseSampler):
                     value = -value
             attrs = t.system_attrs if t.system_attrs.get(ATTR_ARCH) == arch else {}
             out = (Observation(arch, latency, value, attrs.get(ATTR_SOURCE), attrs.get(ATTR_PRED),
-                               attrs.get(ATTR_SCALE), attrs.get(ATTR_PFEAS)), latency is not None)
+                               attrs.get(ATTR_SCALE), attrs.get(ATTR_PFEAS), failed=t.state == TrialState.FAIL),
+                   latency is not None)
         self._finished[t.number] = out
         return out
 

@@ -179,7 +179,7 @@ class GuidedStrategy(Strategy):
     # ----------------------------------------------------------------- proposals
     def _observations(self) -> list[Observation]:
         return [Observation(r["arch"], r["latency_ms"], r["metric"], r["source"], r["predicted_latency_ms"],
-                            r["latency_scale"], r["p_feasible"])
+                            r["latency_scale"], r["p_feasible"], failed=r["status"] == "failed")
                 for r in self._history if r["status"] != "filtered"]
 
     def _propose(self) -> Proposal | None:

@@ -44,7 +44,7 @@ def test_calibration_forgets_old_errors():
 
 
 def test_correction_learns_what_the_guide_gets_wrong_about_a_choice():
-    correction = LatencyCorrection(SPACE.cardinalities)
+    correction = LatencyCorrection(SPACE)
     measured = SPACE.sample_indices(40, seed=0)
     slow = measured[:, 0] == 3  # this device runs a 3x3 convolution on the first edge twice as slow
     correction.fit(measured, np.where(slow, np.log(2.0), 0.0), np.full(40, 0.1))
@@ -120,6 +120,19 @@ def test_base_proposals_pass_repair_or_audit():
     history = [Observation(a, float(true_latency([a])[0]), 1.0, "repaired") for a in SPACE.sample(3, seed=4)]
     search.tell(history)
     assert search.screen_base(too_slow, []).source == "audit"  # every fourth rejection is measured
+
+
+def test_designs_like_those_that_failed_to_run_are_avoided():
+    search = GuidedSearch(FormulaGuide(BUDGET, bias=1.0, accuracy=False), seed=0)
+    tried = SPACE.sample(40, seed=6)
+    broken = lambda a: "avg_pool_3x3" in a  # noqa: E731  (the board cannot run average pooling)
+    search.tell([Observation(a, None, None, "guided", failed=True) if broken(a)
+                 else Observation(a, float(true_latency([a])[0]), float(true_accuracy([a])[0]), "guided")
+                 for a in tried])
+    fresh = [a for a in SPACE.sample(400, seed=7) if a not in tried and true_latency([a])[0] < 0.5 * BUDGET]
+    p = {a: q.p_feasible for a, q in zip(fresh, search.screen(fresh))}
+    assert np.mean([p[a] for a in fresh if broken(a)]) < np.mean([p[a] for a in fresh if not broken(a)]) - 0.3
+    assert not broken(search.propose(tried).arch)
 
 
 def test_search_pickles_and_goes_on_identically():
