@@ -413,22 +413,23 @@ def _result(settings: dict[str, Any], rows: dict[str, list[dict[str, Any]]], cap
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:
-    from edgeopt_plugins._plots import new_figure, save_figure
+    from edgeopt_plugins._plots import log_axis, mark_empty_bars, new_figure, save_figure
 
     summary = result["summary"]
     names = list(summary)
     fig, (ax, bx) = new_figure(1, 2, figsize=(12, 4.2))
     x = np.arange(len(names))
-    cap = result["default_cap"] + PROFILE_SIZE
     for i, p in enumerate(PERCENTILES):
         vals = [summary[n]["median_by_percentile"][str(p)] for n in names]
-        vals = [min(v, cap * 1.1) if v is not None else np.nan for v in vals]
-        ax.bar(x + (i - 1) * 0.27, vals, width=0.27, label=f"budget p{p}")
-    ax.axhline(cap, color="grey", lw=0.8, ls="--")
+        vals = [v if v is not None and np.isfinite(v) else np.nan for v in vals]
+        bars = ax.bar(x + (i - 1) * 0.27, vals, width=0.27, label=f"budget p{p}")
+        mark_empty_bars(ax, bars, vals, missing="not reached")
     ax.set_xticks(x, names, rotation=35, ha="right", fontsize=7)
-    ax.set_yscale("log")
-    ax.set_ylabel("median measurements to within 0.1 pt\n(bars at the dashed cap: not reached)")
-    ax.legend(fontsize=7)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    log_axis(ax, "y")
+    ax.set_ylabel("median measurements to within 0.1 pt")
+    ax.legend(fontsize=7, loc="upper left")
+    cap = result["default_cap"] + PROFILE_SIZE
     for name, marker in (("edgeopt_proxy_unknown", "o"), ("edgeopt_proxy_named", "s"),
                          ("edgeopt_conditioned_unknown", "^"), ("edgeopt_conditioned_named", "v")):
         cells = result["versus_tpe"].get(name, {}).get("cells", [])
@@ -436,9 +437,9 @@ def _plot(result: dict[str, Any], path: Path) -> None:
             bx.scatter([min(c["baseline"], cap * 1.2) for c in cells], [min(c["ours"], cap * 1.2) for c in cells],
                        marker=marker, s=18, label=name, alpha=0.8)
     bx.plot([5, cap * 1.2], [5, cap * 1.2], color="grey", lw=0.8)
-    bx.set_xscale("log")
-    bx.set_yscale("log")
-    bx.set_xlabel("stock TPE: median per device and budget")
+    log_axis(bx, "x")
+    log_axis(bx, "y")
+    bx.set_xlabel(f"stock TPE: median per device and budget (not reached: {cap * 1.2:.0f})")
     bx.set_ylabel("ours: median per device and budget")
     bx.legend(fontsize=7)
     save_figure(fig, path)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeopt_plugins._io import display_path
-from edgeopt_plugins.cli._common import add_quiet, add_space, check_output_file, positive_int
+from edgeopt_plugins.cli._common import add_quiet, add_space, check_distinct, check_output_file, positive_int, seed
 from edgeopt_plugins.devices import DTYPES, TorchDevice, read_arch_list, sidecar_path, spread_archs
 
 
@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "machine), wall clock otherwise")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs per architecture (default 3)")
     parser.add_argument("--repeats", type=positive_int, default=10, help="timed runs per architecture (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the architecture choice and the weights")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the architecture choice and the weights")
     parser.add_argument("--out", type=Path, required=True,
                         help="profile CSV to write (its .json sidecar goes next to it)")
     add_quiet(parser)
@@ -54,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = check_output_file(args.out)
+    check_distinct(out, archs_file=args.archs_file)
     check_output_file(sidecar_path(out), ".json")
     device = TorchDevice(args.space, threads=args.threads, batch_size=args.batch, dtype=args.dtype,
                          resolution=args.resolution, device=args.device, clock=args.clock, warmup=args.warmup,

@@ -49,6 +49,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from edgeopt_plugins._memory import require_memory
 from edgeopt_plugins._threads import torch_threads
 from edgeopt_plugins.devices._base import BaseDevice
 from edgeopt_plugins.exceptions import InputError, MeasurementError
@@ -63,6 +64,11 @@ DTYPES = {"float32": "fp32", "bfloat16": "bf16", "int8": "int8"}
 #: Default models held in memory and interleaved per round, per space.
 _GROUP_SIZE = {"nb201": 32, "ofa": 8, "ofa_quant": 8}
 _NB201_RESOLUTION = 32
+#: Activation values held at once per input pixel and image (a lower bound: NB201 keeps ~4 tensors of 16
+#: channels at full resolution; OFA's widest tensors are at a quarter of it), for the memory check; and the
+#: largest OFA resolution (each OFA architecture carries its own).
+_ACTIVATIONS_PER_PIXEL = {"nb201": 64, "ofa": 16, "ofa_quant": 16}
+_OFA_MAX_RESOLUTION = 224
 #: Outlier threshold in scaled MADs, and the MAD-to-sigma factor of a normal distribution.
 _OUTLIER_MADS = 3.0
 _MAD_SIGMA = 1.4826
@@ -217,6 +223,10 @@ class TorchDevice(BaseDevice):
         if resolution is not None:
             resolution = _positive_int("resolution", resolution, 8 if is_nb201 else 32)
         self.resolution = _NB201_RESOLUTION if is_nb201 and resolution is None else resolution
+        pixels = (self.resolution or _OFA_MAX_RESOLUTION) ** 2
+        require_memory(self.batch_size * pixels * _ACTIVATIONS_PER_PIXEL[self.space.name] * 4,
+                       f"TorchDevice: batch {self.batch_size} at resolution {self.resolution or _OFA_MAX_RESOLUTION}",
+                       "lower the batch size or the resolution")
         self.device = self._resolve_device(device)
         self.clock = self._resolve_clock(clock)
         self.name = self._make_name(is_nb201 and self.resolution == _NB201_RESOLUTION)

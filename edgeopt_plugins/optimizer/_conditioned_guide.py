@@ -10,11 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from edgeopt_plugins._values import implausible
 from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import EdgeOptWarning, InfeasibleBudgetError, InputError
 from edgeopt_plugins.optimizer._accuracy_source import AccuracySpec, accuracy_source
 from edgeopt_plugins.optimizer._guide import GuideBase, Screening, refit_point
 from edgeopt_plugins.optimizer._model import ConditionedModel
+from edgeopt_plugins.predictors._calibration import check_confidence
 from edgeopt_plugins.spaces import ArchLike
 
 __all__ = ["ConditionedGuide", "check_budget"]
@@ -28,6 +30,8 @@ def check_budget(value: Any, name: str = "latency_budget_ms") -> float:
         raise InputError(f"{name} must be a positive number, got {value!r}") from None
     if not math.isfinite(budget) or budget <= 0:
         raise InputError(f"{name} must be a positive number, got {value!r}")
+    if reason := implausible("latency_ms", budget, name):
+        raise InputError(reason)
     return budget
 
 
@@ -35,10 +39,11 @@ class ConditionedGuide(GuideBase):
     """Warm start, screening and online adaptation from a fitted :class:`ConditionedModel`.
 
     Screening uses the model's calibrated latency upper bound; measured latencies
-    extend the device profile, and the device is re-embedded (a small linear solve)
-    whenever the measurements grew by a fifth (:func:`refit_point`). Accuracy is used only when the user names it: ``accuracy="model"``
-    (the model's own accuracy predictor; the warm-start designs are then the learned
-    optimizer's recommendations), a table or a function.
+    extend the device profile, and the device is re-embedded (a small linear solve,
+    with the model's per-device residual correction) whenever the measurements grew by
+    a fifth (:func:`refit_point`). Accuracy is used only when the user names it:
+    ``accuracy="model"`` (the model's own accuracy predictor; the warm-start designs are
+    then the learned optimizer's recommendations), a table or a function.
 
     Args:
         model: A fitted model or its folder.
@@ -62,11 +67,11 @@ class ConditionedGuide(GuideBase):
         accuracy: AccuracySpec = None,
         data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        if not isinstance(model, (ConditionedModel, str, os.PathLike)):
+            raise InputError(f"model must be a ConditionedModel or the folder of one, got {type(model).__name__}")
         self.model = model if isinstance(model, ConditionedModel) else ConditionedModel.load(model)
         super().__init__(self.model.space, check_budget(latency_budget_ms))
-        if not 0.0 < float(confidence) < 1.0:
-            raise InputError(f"confidence must be between 0 and 1, got {confidence!r}")
-        self.confidence = float(confidence)
+        self.confidence = check_confidence(confidence)
         self.profile = DeviceProfile.coerce(profile, self.space)
         self.candidates = None if candidates is None else [self.space.format(a) for a in candidates]
         self._embedding = self.model.embed(self.profile)

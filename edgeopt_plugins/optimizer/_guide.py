@@ -26,7 +26,7 @@ import numpy as np
 
 from edgeopt_plugins.spaces import SearchSpace
 
-__all__ = ["Screening", "SearchGuide", "GuideBase", "refit_point"]
+__all__ = ["Screening", "SearchGuide", "GuideBase", "refit_point", "refit_points"]
 
 
 def refit_point(start: int, size: int) -> int:
@@ -39,10 +39,20 @@ def refit_point(start: int, size: int) -> int:
         >>> [refit_point(10, n) for n in (10, 11, 12, 13, 14, 20)]
         [10, 10, 12, 12, 14, 19]
     """
-    point = start
-    while (step := max(point + 1, point * 6 // 5)) <= size:
-        point = step
-    return point
+    return ([start] + refit_points(start, size))[-1]
+
+
+def refit_points(point: int, size: int) -> list[int]:
+    """The points of :func:`refit_point`'s schedule after ``point`` (itself a point), up to ``size``.
+
+    Example:
+        >>> refit_points(10, 20)
+        [12, 14, 16, 19]
+    """
+    points = []
+    while (point := max(point + 1, point * 6 // 5)) <= size:
+        points.append(point)
+    return points
 
 
 @dataclass(frozen=True)

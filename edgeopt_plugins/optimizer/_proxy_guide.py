@@ -15,7 +15,7 @@ from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.optimizer._accuracy_source import AccuracySpec, accuracy_source
 from edgeopt_plugins.optimizer._conditioned_guide import check_budget
-from edgeopt_plugins.optimizer._guide import GuideBase, Screening, refit_point
+from edgeopt_plugins.optimizer._guide import GuideBase, Screening, refit_points
 from edgeopt_plugins.optimizer._learned import candidate_pool
 from edgeopt_plugins.predictors import ProxyAdapter, ProxyPool
 from edgeopt_plugins.spaces import ArchLike, SearchSpace
@@ -109,13 +109,11 @@ class ProxyGuide(GuideBase):
             self._pool_idx = candidate_pool(self.space, indices, 0, seed)
             self.pool = self.space.from_indices(self._pool_idx)
         self._pool_accuracy = None if self._accuracy is None else self._accuracy(self.pool)
-        self._refit_adapter: ProxyAdapter | None = None
-        self._target = len(self.profile)
+        self._target = self._full_fit_size = len(self.profile)
         self._fit(self.profile)
 
-    def _fit(self, profile: DeviceProfile) -> None:
-        adapter = self._refit_adapter or self.adapter
-        self.predictor = adapter.fit(profile)
+    def _fit(self, profile: DeviceProfile, warm: Any = None) -> None:
+        self.predictor = self.adapter.fit(profile, warm=warm)
         self._log_ratios = np.log(profile.latency_ms / self.predictor.predict(list(profile.archs)))
         self.margin = self._margin(self.confidence)
         self._pool_mean: np.ndarray | None = None
@@ -129,19 +127,26 @@ class ProxyGuide(GuideBase):
 
     def _refit(self, measurements: dict[str, float]) -> None:
         # Refit at the points of refit_point's schedule, on the measurements in the order they came,
-        # the latest REFIT_MEASUREMENTS of them (the adaptation's cost grows quickly with its data;
-        # a search corrects the predictions near every measured design).
-        target = refit_point(len(self.profile), len(self.profile) + len(measurements))
-        if target == self._target:
+        # the latest REFIT_MEASUREMENTS of them (a search corrects the predictions near every measured
+        # design). A refit keeps to the hyper-parameters that carried weight in the previous point's fit
+        # (a few small factorisations); the whole grid is weighed again whenever the data have doubled.
+        # Points that a late observe() skipped are fitted in turn from the last full fit on, so the
+        # predictor depends only on what was measured (a resumed search decides the same).
+        plan: list[tuple[int, bool]] = []  # (point, warm)
+        full = self._full_fit_size
+        for point in refit_points(self._target, len(self.profile) + len(measurements)):
+            if point >= 2 * full:
+                plan, full = [(point, False)], point
+            else:
+                plan.append((point, True))
+        if not plan:
             return
-        self._target = target
-        take = list(measurements.items())[: target - len(self.profile)][-REFIT_MEASUREMENTS:]
-        if self._refit_adapter is None and self.adapter.method == "hierarchical" and self.adapter.config is None:
-            # Keep the hyper-parameters tuned for the initial profile; re-tuning costs a second.
-            self._refit_adapter = ProxyAdapter(self.adapter.pool, method="hierarchical", proxy=self.adapter.proxies,
-                                               config=self.adapter.meta(len(self.profile)).config,
-                                               seed=self.adapter.seed)
-        self._fit(self.profile.extended([a for a, _ in take], [v for _, v in take]))
+        items = list(measurements.items())
+        for point, warm in plan:
+            take = items[: point - len(self.profile)][-REFIT_MEASUREMENTS:]
+            self._fit(self.profile.extended([a for a, _ in take], [v for _, v in take]),
+                      self.predictor if warm else None)
+        self._target, self._full_fit_size = plan[-1][0], full
 
     def screen(self, archs: Sequence[str]) -> Screening:
         mean, upper = self.latency_of(self.space.to_indices(list(archs)))

@@ -8,6 +8,7 @@ from typing import Any
 
 from optuna.samplers import BaseSampler
 
+from edgeopt_plugins._values import check_seed
 from edgeopt_plugins.optimizer import AccuracySpec, ConditionedGuide, ConditionedModel
 from edgeopt_plugins.samplers._guided import GuidedSampler, LatencySpec
 from edgeopt_plugins.samplers._params import ChoiceValues
@@ -83,6 +84,7 @@ class DeviceConditionedSampler(GuidedSampler):
         candidates: Iterable[ArchLike] | None = None,
         **options: Any,
     ) -> None:
+        check_seed(seed, allow_none=True)  # before the model is loaded
         guide = ConditionedGuide(model, profile, latency_budget_ms, confidence=confidence, candidates=candidates,
                                  accuracy=accuracy, data_dir=data_dir)
         super().__init__(guide, base_sampler=base_sampler, seed=seed, param_names=param_names,

@@ -44,7 +44,7 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from edgeopt_plugins._values import finite_or_none, positive_or_none
+from edgeopt_plugins._values import check_seed, finite_or_none, positive_or_none
 from edgeopt_plugins.exceptions import EdgeOptWarning, InputError
 from edgeopt_plugins.optimizer import NO_LATENCY_WARN_AFTER, GuidedSearch, Observation, Proposal, SearchGuide
 from edgeopt_plugins.samplers._params import ChoiceValues, ParamMap
@@ -158,6 +158,7 @@ class GuidedSampler(BaseSampler):
         min_base_share: float = 0.125,
         claim_timeout_s: float = 5.0,
     ) -> None:
+        seed = check_seed(seed, allow_none=True)
         if claim_timeout_s < 0:
             raise InputError(f"claim_timeout_s must be >= 0, got {claim_timeout_s!r}")
         self._search = GuidedSearch(guide, n_warm_start=n_warm_start, min_p_feasible=min_p_feasible,

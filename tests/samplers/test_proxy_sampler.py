@@ -49,6 +49,19 @@ def test_accuracy_is_unknown_unless_named(problem, nb201_accuracy):
     np.testing.assert_allclose(cifar100, nb201_accuracy.lookup(warm, "cifar100"))
 
 
+def test_refits_depend_only_on_what_was_measured(problem):
+    proxies, profile, lat, acc, budget = problem
+    measured = {a: lat[a] for a in list(lat)[:30]}
+    stepwise, at_once = ProxyGuide(profile, budget, proxies=proxies), ProxyGuide(profile, budget, proxies=proxies)
+    for n in range(1, 31):  # one trial at a time: warm refits at each point of the schedule
+        stepwise.observe(dict(list(measured.items())[:n]))
+    at_once.observe(measured)  # a resumed search: every point caught up in one call
+    probe = list(lat)[100:300]
+    np.testing.assert_array_equal(stepwise.screen(probe).latency_ms, at_once.screen(probe).latency_ms)
+    # 10, 12, ..., 19 warm, 22 full (the data doubled), 26, 31, 37 warm from it
+    assert len(stepwise.observed) == 30 and stepwise.predictor.k == 37
+
+
 @pytest.mark.parametrize("accuracy", ["table", None])
 def test_proxy_sampler_study_finds_good_designs(problem, accuracy):
     proxies, profile, lat, acc, budget = problem

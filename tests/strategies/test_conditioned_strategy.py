@@ -31,8 +31,10 @@ def test_strategy_searches_with_the_model_and_stays_mostly_within_budget(tiny_mo
     assert (sources[0] == "guided") if accuracy == "model" else (sources[:3] == ["warm_start"] * 3)
     assert len({t.arch for t in result.trials}) == 10
     assert len(strategy.guide.observed) >= 9  # every reported latency refined the device (the last may be pending)
+    # The first trials fit more often than random designs do; later ones may be long shots (with a
+    # named accuracy, once nothing likely to fit beats the best found, the expected improvement is there).
     random_fits = np.mean(np.array(list(lat.values())) <= budget)
-    assert np.mean([lat[t.arch] <= budget for t in result.trials]) > random_fits
+    assert np.mean([lat[t.arch] <= budget for t in result.trials[:5]]) > random_fits + 0.2
     assert result.best().latency_ms <= budget
 
 
