@@ -28,12 +28,16 @@ runs that needed more than TPE's median, and the device where ours fares worst a
 A separate timing runs our samplers for the full 300 trials (``overhead``).
 
 Run: ``python -m benchmarks.search [--quick] [--rerun METHODS]`` (``--rerun`` measures only those
-methods and merges them into the saved result of the same size).
+methods and merges them into the saved result of the same size; every save keeps the saved rows
+of the methods not measured). ``--merge FILE`` adds the methods the saved result lacks from
+another result file of the same size, measuring nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -359,9 +363,33 @@ def overhead(methods: dict[str, Method], tasks: list[Task], max_trials: int) -> 
     return out
 
 
+#: What makes two results comparable: rows are only ever merged between results of the same size.
+SIZE_KEYS = ("quick", "devices", "percentiles", "seeds", "tolerance", "profile", "default_cap")
+SETTING_KEYS = (*SIZE_KEYS, "families", "seed_limits")
+
+
+def _caps(quick: bool) -> dict[str, int]:
+    # Optuna's GP sampler costs about a second per trial on 2 cores: one seed per task, fewer trials.
+    return {"optuna_gp": 60 if quick else 150}
+
+
+def _size(result: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={result.get(k)}" for k in SIZE_KEYS)
+
+
+def _same_size(result: dict[str, Any], settings: dict[str, Any]) -> bool:
+    return all(result.get(k) == settings[k] for k in SIZE_KEYS)
+
+
 def run(*, quick: bool = False, methods: dict[str, Method] | None = None, progress: bool = True,
         rerun: list[str] | None = None) -> dict[str, Any]:
-    """Run the benchmark; ``rerun``: only these methods, merged into the saved result of the same size."""
+    """Run the benchmark; ``rerun``: only these methods, merged into the saved result of the same size.
+
+    Every save re-reads the saved result and replaces only the methods measured by this run, so
+    an interrupted run, or reruns of other methods in parallel, never discard rows measured
+    before. ``rerun`` refuses a saved result of another size (``--quick`` or not, devices, seeds)
+    instead of starting from nothing; a whole run replaces such a result, and says so.
+    """
     latency = load_table("nb201", "latency_ms")
     accuracy = load_table("nb201", "accuracy")
     devices = chosen_devices(list(latency.devices), quick=quick)
@@ -371,42 +399,64 @@ def run(*, quick: bool = False, methods: dict[str, Method] | None = None, progre
     proxies = proxies_without(latency)
     if methods is None:
         methods = {**our_methods(models, proxies), **STOCK_OPTUNA, **STOCK_NNI}
-    previous = load_result(NAME) if rerun else None
-    if previous is not None and previous.get("quick") != quick:
-        previous = None
     if rerun:
         unknown = sorted(set(rerun) - set(methods) - {"overhead"})
         if unknown:
             raise SystemExit(f"--rerun: unknown method(s) {unknown} (known: {', '.join(methods)}, overhead)")
     chosen = {name: methods[name] for name in (rerun or methods) if name in methods}
     default_cap = 150 if quick else 300
-    # Optuna's GP sampler costs about a second per trial on 2 cores: one seed per task, fewer trials.
-    caps = {"optuna_gp": 60 if quick else 150}
-    seed_limits = {"optuna_gp": 1}
-    rows = dict(previous["runs"]) if previous is not None else {}
-    timing = previous.get("overhead", {}) if previous is not None else {}
     settings = {"quick": quick, "devices": devices, "families": sorted({t.family for t in tasks}),
                 "percentiles": list(PERCENTILES), "seeds": len(seeds), "tolerance": TOLERANCE,
-                "profile": PROFILE_SIZE, "default_cap": default_cap, "seed_limits": seed_limits}
+                "profile": PROFILE_SIZE, "default_cap": default_cap, "seed_limits": {"optuna_gp": 1}}
+    saved = load_result(NAME)
+    if saved is not None and not _same_size(saved, settings):
+        if rerun:
+            raise SystemExit(f"--rerun: {RESULTS / (NAME + '.json')} holds a result of another size ({_size(saved)}; "
+                             f"this run: {_size(settings)}); rerun with the same size or run the whole benchmark")
+        print(f"search: replacing the saved result of another size ({_size(saved)})", file=sys.stderr)
+    caps = _caps(quick)
+    result = None
     for name, method in chosen.items():  # saved after every method: a long run can be resumed with --rerun
-        rows.update(evaluate({name: method}, tasks, caps, default_cap=default_cap, progress=progress,
-                             seed_limits=seed_limits))
-        _result(settings, rows, caps, timing)
+        measured = evaluate({name: method}, tasks, caps, default_cap=default_cap, progress=progress,
+                            seed_limits=settings["seed_limits"])
+        result = _save(settings, measured, {})
     if rerun is None or "overhead" in rerun:
         timed = {k: v for k, v in {**our_methods(models, proxies, stop_at_hit=False), **STOCK_OPTUNA}.items()
                  if k.startswith("edgeopt") or k == "optuna_tpe"}
         probe = [t for t in tasks if t.percentile == 20 and t.seed == 0][: 1 if quick else 2]
-        timing = overhead(timed, probe, default_cap)
-    return _result(settings, rows, caps, timing)
+        result = _save(settings, {}, overhead(timed, probe, default_cap))
+    return result if result is not None else _save(settings, {}, {})
 
 
-def _result(settings: dict[str, Any], rows: dict[str, list[dict[str, Any]]], caps: dict[str, int],
-            timing: dict[str, float]) -> dict[str, Any]:
-    """Summarise, save the JSON and the plot."""
+def merge(path: str | Path) -> dict[str, Any]:
+    """Add to the saved result the methods it lacks from another result file of the same size.
+
+    Nothing is measured and no saved row is replaced: e.g. baselines kept in git after a run
+    that lost them (``git show HEAD:benchmarks/results/search.json > old.json``).
+    """
+    other = json.loads(Path(path).read_text())
+    saved = load_result(NAME)
+    settings = {k: (saved or other).get(k) for k in SETTING_KEYS}
+    if other.get("benchmark") != NAME or not _same_size(other, settings):
+        raise SystemExit(f"--merge: {path} is not a {NAME} result of the saved size ({_size(settings)})")
+    have = saved["runs"] if saved is not None else {}
+    timing = saved.get("overhead", {}) if saved is not None else {}
+    return _save(settings, {k: v for k, v in other["runs"].items() if k not in have},
+                 {k: v for k, v in other.get("overhead", {}).items() if k not in timing})
+
+
+def _save(settings: dict[str, Any], measured: dict[str, list[dict[str, Any]]],
+          timing: dict[str, float]) -> dict[str, Any]:
+    """Merge what was just measured into the saved result of the same size; summarise, save the JSON and plot."""
+    saved = load_result(NAME)
+    if saved is None or not _same_size(saved, settings):
+        saved = {"runs": {}, "overhead": {}}
+    rows = {**saved["runs"], **measured}
+    caps = _caps(settings["quick"])
     result = {**settings, "caps": {name: caps.get(name, settings["default_cap"]) for name in rows},
               "summary": summarize(rows),
               "versus_tpe": {name: compare(rows, name) for name in OURS if name in rows and "optuna_tpe" in rows},
-              "overhead": timing, "runs": rows}
+              "overhead": {**saved.get("overhead", {}), **timing}, "runs": rows}
     save_result(NAME, result)
     _plot(result, RESULTS / f"{NAME}.png")
     return result
@@ -441,8 +491,36 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     log_axis(bx, "y")
     bx.set_xlabel(f"stock TPE: median per device and budget (not reached: {cap * 1.2:.0f})")
     bx.set_ylabel("ours: median per device and budget")
-    bx.legend(fontsize=7)
+    if bx.get_legend_handles_labels()[0]:
+        bx.legend(fontsize=7)
     save_figure(fig, path)
+
+
+def _per_device(result: dict[str, Any]) -> list[str]:
+    """Medians per device and budget for each of our methods next to TPE's, and the cells where ours is worse."""
+    versus = result.get("versus_tpe", {})
+    if not versus:
+        return []
+    medians = {name: {(c["device"], c["percentile"]): c["ours"] for c in v["cells"]} for name, v in versus.items()}
+    keys = sorted({(c["device"], c["percentile"]) for v in versus.values() for c in v["cells"]})
+    tpe = {(c["device"], c["percentile"]): c["baseline"] for v in versus.values() for c in v["cells"]}
+    names = list(versus)
+    lines = ["", "Per device and budget (median measurements; `inf` = the median run did not get there):", "",
+             "| device | budget | " + " | ".join(n.removeprefix("edgeopt_") for n in names) + " | optuna_tpe |",
+             "|---|---|" + "---|" * (len(names) + 1)]
+    for device, p in keys:
+        lines.append(f"| {device} | p{p} | " + " | ".join(_fmt(medians[n].get((device, p))) for n in names)
+                     + f" | {_fmt(tpe[(device, p)])} |")
+    worse = [(n, c) for n, v in versus.items() for c in v["cells"] if not c["not_worse"]]
+    if worse:
+        lines += ["", "Where ours is worse than TPE (measurements of each seed; `-` = not reached):", ""]
+        for name, c in worse:
+            of = lambda method: ", ".join("-" if r["measurements"] is None else str(r["measurements"])  # noqa: E731
+                                          for r in result["runs"][method]
+                                          if (r["device"], r["percentile"]) == (c["device"], c["percentile"]))
+            lines.append(f"- {name}, {c['device']} p{c['percentile']}: ours {of(name)} (median {_fmt(c['ours'])}); "
+                         f"TPE {of('optuna_tpe')} (median {_fmt(c['baseline'])})")
+    return lines
 
 
 def _fmt(value: float | None) -> str:
@@ -474,6 +552,13 @@ def report(result: dict[str, Any]) -> str:
     if result.get("overhead"):
         lines += ["", f"Sampler overhead over full {result['default_cap']}-trial runs (ms per trial, median): "
                   + ", ".join(f"{k} {v:.1f}" for k, v in result["overhead"].items()) + "."]
+    runs = result["runs"]
+    if "optuna_tpe_multivariate" in runs and runs["optuna_tpe_multivariate"] == runs.get("optuna_tpe"):
+        lines += ["", f"optuna_tpe and optuna_tpe_multivariate made identical runs: Optuna {optuna.__version__}'s "
+                  "default TPE is already multivariate for one objective."]
+    missing = [name for name in OURS if name not in runs]
+    if missing:
+        lines += ["", f"Not measured in this result: {', '.join(missing)}."]
     lines += ["", "Against stock TPE, per device and budget (medians; runs = our runs that needed more than TPE's "
               "median):", "", "| ours | not worse than TPE on every device and budget | runs worse than TPE's median | "
               "worst device (ours / TPE) |", "|---|---|---|---|"]
@@ -482,17 +567,7 @@ def report(result: dict[str, Any]) -> str:
         worst = f"{w['device']} p{w['percentile']} ({_fmt(w['ours'])} / {_fmt(w['baseline'])})" if w else "-"
         lines.append(f"| {name} | {'yes' if c['all_not_worse'] else 'no'} | "
                      f"{100 * (c['worse_fraction'] or 0):.0f}% | {worst} |")
-    cells = result.get("versus_tpe", {}).get("edgeopt_proxy_unknown", {}).get("cells", [])
-    if cells:
-        lines += ["", "Per device and budget (median measurements; accuracy unknown / named / stock TPE):", "",
-                  "| device | budget | proxy unknown | proxy named | conditioned unknown | conditioned named | TPE |",
-                  "|---|---|---|---|---|---|---|"]
-        vs = result["versus_tpe"]
-        for i, c in enumerate(cells):
-            row = [_fmt(vs[n]["cells"][i]["ours"]) if n in vs and i < len(vs[n]["cells"]) else "-"
-                   for n in ("edgeopt_proxy_unknown", "edgeopt_proxy_named", "edgeopt_conditioned_unknown",
-                             "edgeopt_conditioned_named")]
-            lines.append(f"| {c['device']} | p{c['percentile']} | " + " | ".join(row) + f" | {_fmt(c['baseline'])} |")
+    lines += _per_device(result)
     lines += ["", f"![search efficiency](../benchmarks/results/{NAME}.png)", "",
               f"Reproduce: `python -m benchmarks.search{' --quick' if result['quick'] else ''}`", ""]
     return "\n".join(lines)
@@ -539,5 +614,11 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="4 families, 2 seeds, 150 trials")
     parser.add_argument("--rerun", default=None,
                         help="comma-separated methods (or 'overhead') to measure into the saved result")
+    parser.add_argument("--merge", default=None, metavar="FILE",
+                        help="add the methods the saved result lacks from FILE (a result of the same size); "
+                             "measures nothing")
     args = parser.parse_args()
-    print(report(run(quick=args.quick, rerun=args.rerun.split(",") if args.rerun else None)))
+    if args.merge:
+        print(report(merge(args.merge)))
+    else:
+        print(report(run(quick=args.quick, rerun=args.rerun.split(",") if args.rerun else None)))
