@@ -20,7 +20,7 @@ Protocol (what a sceptic would ask for):
 - **Count.** Measurements on the target until the best feasible design found is within 0.1
   point of the true optimum under the budget; our methods' count includes the 10-design
   profile. Runs that never get there are censored (``inf``) at their cap.
-- **Baselines** in the same run: Optuna TPE (default and multivariate), GP (one seed, 150
+- **Baselines** in the same run: Optuna TPE (default, multivariate and independent), GP (one seed, 150
   trials: a second per trial on this machine), NSGA-II, Random; NNI regularized evolution.
 
 Reported per method, and per device and budget: the median measurements, the fraction of our
@@ -30,7 +30,8 @@ A separate timing runs our samplers for the full 300 trials (``overhead``).
 Run: ``python -m benchmarks.search [--quick] [--rerun METHODS]`` (``--rerun`` measures only those
 methods and merges them into the saved result of the same size; every save keeps the saved rows
 of the methods not measured). ``--merge FILE`` adds the methods the saved result lacks from
-another result file of the same size, measuring nothing.
+another result file of the same size, measuring nothing. ``--trace DEVICE:PERCENTILE:METHODS``
+shows how each seed's run on one cell nears the optimum (within 1, 0.5, 0.2, 0.1 point).
 """
 
 from __future__ import annotations
@@ -173,6 +174,8 @@ def optuna_method(make_sampler: Callable[[Task], optuna.samplers.BaseSampler], *
 STOCK_OPTUNA: dict[str, Method] = {
     "optuna_tpe": optuna_method(lambda t: optuna.samplers.TPESampler(seed=t.seed)),
     "optuna_tpe_multivariate": optuna_method(lambda t: optuna.samplers.TPESampler(seed=t.seed, multivariate=True)),
+    # Optuna 5's default TPE is multivariate for one objective: the independent one is the other variant.
+    "optuna_tpe_independent": optuna_method(lambda t: optuna.samplers.TPESampler(seed=t.seed, multivariate=False)),
     "optuna_gp": optuna_method(lambda t: optuna.samplers.GPSampler(seed=t.seed)),
     "optuna_nsga2": optuna_method(lambda t: optuna.samplers.NSGAIISampler(seed=t.seed, population_size=20)),
     "optuna_random": optuna_method(lambda t: optuna.samplers.RandomSampler(seed=t.seed)),
@@ -348,6 +351,34 @@ def compare(rows: dict[str, list[dict[str, Any]]], ours: str, baseline: str = "o
     runs = sum(c["runs"] for c in cells)
     return {"cells": cells, "all_not_worse": all(c["not_worse"] for c in cells),
             "worse_fraction": sum(c["worse_runs"] for c in cells) / runs if runs else None, "worst": worst}
+
+
+def trace(device: str, percentile: int, names: list[str], *, quick: bool = False) -> list[dict[str, Any]]:
+    """How each seed's run on one device and budget approaches the optimum (to explain a miss).
+
+    Per method and seed: the measurements until the best feasible design is within 1, 0.5, 0.2
+    and 0.1 point of the optimum (profile included; ``None``: not within the cap), and the share
+    of the designs measured until then that fit the budget.
+    """
+    latency = load_table("nb201", "latency_ms")
+    accuracy = load_table("nb201", "accuracy")
+    tasks = [t for t in make_tasks(latency, accuracy, [device], range(2 if quick else 5)) if t.percentile == percentile]
+    methods = {**our_methods(FamilyModels(latency, quick=quick, progress=False), proxies_without(latency)),
+               **STOCK_OPTUNA, **STOCK_NNI}
+    unknown = sorted(set(names) - set(methods))
+    if unknown or not tasks:
+        raise SystemExit(f"--trace: unknown method(s) {unknown} or device/budget {device} p{percentile}")
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    out = []
+    for name in names:
+        for task in tasks:
+            evaluated, extra, _ = methods[name](task, 150 if quick else 300)
+            fits = [task.lookup(a)[1] <= task.budget_ms for a in evaluated]
+            best = np.maximum.accumulate([task.lookup(a)[0] if ok else -np.inf for a, ok in zip(evaluated, fits)])
+            within = {str(tol): next((i + 1 + extra for i, b in enumerate(best) if b >= task.optimum - tol), None)
+                      for tol in (1.0, 0.5, 0.2, TOLERANCE)}
+            out.append({"method": name, "seed": task.seed, "within": within, "fits": float(np.mean(fits))})
+    return out
 
 
 def overhead(methods: dict[str, Method], tasks: list[Task], max_trials: int) -> dict[str, float]:
@@ -614,11 +645,19 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="4 families, 2 seeds, 150 trials")
     parser.add_argument("--rerun", default=None,
                         help="comma-separated methods (or 'overhead') to measure into the saved result")
+    parser.add_argument("--trace", default=None, metavar="DEVICE:PERCENTILE:METHODS",
+                        help="e.g. fpga:20:edgeopt_proxy_unknown,optuna_tpe: how each seed nears the optimum")
     parser.add_argument("--merge", default=None, metavar="FILE",
                         help="add the methods the saved result lacks from FILE (a result of the same size); "
                              "measures nothing")
     args = parser.parse_args()
-    if args.merge:
+    if args.trace:
+        device, percentile, names = args.trace.split(":")
+        print("method | seed | measurements to within 1 / 0.5 / 0.2 / 0.1 pt | share that fit the budget")
+        for row in trace(device, int(percentile), names.split(","), quick=args.quick):
+            print(f"{row['method']} | {row['seed']} | " + " / ".join(map(str, row["within"].values()))
+                  + f" | {row['fits']:.0%}")
+    elif args.merge:
         print(report(merge(args.merge)))
     else:
         print(report(run(quick=args.quick, rerun=args.rerun.split(",") if args.rerun else None)))

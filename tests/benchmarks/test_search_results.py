@@ -65,3 +65,14 @@ def test_merge_adds_only_the_methods_the_saved_result_lacks(results, tmp_path_fa
     other.write_text(json.dumps({**json.loads(other.read_text()), "seeds": 5}))
     with pytest.raises(SystemExit, match="not a search result of the saved size"):
         search.merge(other)
+
+
+def test_trace_says_how_each_seed_nears_the_optimum():
+    rows = search.trace("pixel3", 50, ["optuna_random"], quick=True)
+
+    assert [(r["method"], r["seed"]) for r in rows] == [("optuna_random", 0), ("optuna_random", 1)]
+    for r in rows:
+        steps = [v for v in r["within"].values() if v is not None]
+        assert steps == sorted(steps) and 0.0 < r["fits"] < 1.0  # looser tolerances are reached first
+    with pytest.raises(SystemExit, match="unknown method"):
+        search.trace("pixel3", 50, ["optuna_tpe_typo"], quick=True)
