@@ -378,6 +378,12 @@ def trace(device: str, percentile: int, names: list[str], *, quick: bool = False
             within = {str(tol): next((i + 1 + extra for i, b in enumerate(best) if b >= task.optimum - tol), None)
                       for tol in (1.0, 0.5, 0.2, TOLERANCE)}
             out.append({"method": name, "seed": task.seed, "within": within, "fits": float(np.mean(fits))})
+    saved = load_result(NAME)
+    if saved is not None and saved.get("quick") == quick:  # kept with the result, for its report
+        traces = saved.setdefault("traces", {})
+        key = f"{device} p{percentile}"
+        traces[key] = [r for r in traces.get(key, []) if r["method"] not in names] + out
+        save_result(NAME, saved)
     return out
 
 
@@ -483,11 +489,12 @@ def _save(settings: dict[str, Any], measured: dict[str, list[dict[str, Any]]],
     if saved is None or not _same_size(saved, settings):
         saved = {"runs": {}, "overhead": {}}
     rows = {**saved["runs"], **measured}
+    rows = {name: rows[name] for name in sorted(rows, key=lambda n: OURS.index(n) if n in OURS else len(OURS))}
     caps = _caps(settings["quick"])
     result = {**settings, "caps": {name: caps.get(name, settings["default_cap"]) for name in rows},
               "summary": summarize(rows),
               "versus_tpe": {name: compare(rows, name) for name in OURS if name in rows and "optuna_tpe" in rows},
-              "overhead": {**saved.get("overhead", {}), **timing}, "runs": rows}
+              "overhead": {**saved.get("overhead", {}), **timing}, "traces": saved.get("traces", {}), "runs": rows}
     save_result(NAME, result)
     _plot(result, RESULTS / f"{NAME}.png")
     return result
@@ -584,23 +591,48 @@ def report(result: dict[str, Any]) -> str:
         lines += ["", f"Sampler overhead over full {result['default_cap']}-trial runs (ms per trial, median): "
                   + ", ".join(f"{k} {v:.1f}" for k, v in result["overhead"].items()) + "."]
     runs = result["runs"]
-    if "optuna_tpe_multivariate" in runs and runs["optuna_tpe_multivariate"] == runs.get("optuna_tpe"):
+    counts = {n: [(r["measurements"], r["trials"]) for r in rows] for n, rows in runs.items()}
+    if "optuna_tpe_multivariate" in counts and counts["optuna_tpe_multivariate"] == counts.get("optuna_tpe"):
         lines += ["", f"optuna_tpe and optuna_tpe_multivariate made identical runs: Optuna {optuna.__version__}'s "
                   "default TPE is already multivariate for one objective."]
     missing = [name for name in OURS if name not in runs]
     if missing:
         lines += ["", f"Not measured in this result: {', '.join(missing)}."]
-    lines += ["", "Against stock TPE, per device and budget (medians; runs = our runs that needed more than TPE's "
-              "median):", "", "| ours | not worse than TPE on every device and budget | runs worse than TPE's median | "
-              "worst device (ours / TPE) |", "|---|---|---|---|"]
-    for name, c in result.get("versus_tpe", {}).items():
+    versus = dict(result.get("versus_tpe", {}))
+    nni_base = "nni_regularized_evolution"  # the NNI strategy's base proposals come from regularized evolution
+    if nni_base in runs:
+        versus.update({f"{n} vs {nni_base}": compare(runs, n, nni_base)
+                       for n in OURS if n.startswith("nni_") and n in runs})
+    lines += ["", "Against stock TPE (and the NNI strategy also against its own base), per device and budget (medians; "
+              "runs = our runs that needed more than the baseline's median):", "",
+              "| ours | not worse on every device and budget | runs worse than the baseline's median | "
+              "worst device (ours / baseline) |", "|---|---|---|---|"]
+    for name, c in versus.items():
         w = c["worst"]
         worst = f"{w['device']} p{w['percentile']} ({_fmt(w['ours'])} / {_fmt(w['baseline'])})" if w else "-"
         lines.append(f"| {name} | {'yes' if c['all_not_worse'] else 'no'} | "
                      f"{100 * (c['worse_fraction'] or 0):.0f}% | {worst} |")
     lines += _per_device(result)
+    for key, rows in result.get("traces", {}).items():
+        lines += ["", f"How the runs near the optimum on {key} (`--trace`; medians over seeds, `inf` = not reached; "
+                  "share of the designs measured until the hit that fit the budget):", "",
+                  "| method | within 1 pt | 0.5 pt | 0.2 pt | 0.1 pt | designs that fit |", "|---|---|---|---|---|---|"]
+        for name in dict.fromkeys(r["method"] for r in rows):
+            mine = [r for r in rows if r["method"] == name]
+            within = [_fmt(_median(_values([{"measurements": r["within"][t]} for r in mine])))
+                      for t in mine[0]["within"]]
+            lines.append(f"| {name} | " + " | ".join(within) + f" | {100 * np.mean([r['fits'] for r in mine]):.0f}% |")
+    if result.get("traces"):
+        lines += ["", "What the misses come from (these traces, and a profile of the sampler overhead): "
+                  "[tutorial-optuna.md, section 6]"
+                  "(tutorial-optuna.md#6-how-a-trial-is-chosen-and-how-the-guidance-yields)."]
+    quick = " --quick" if result["quick"] else ""
+    traced = [f"`python -m benchmarks.search{quick} --trace {key.replace(' p', ':')}:"
+              + ",".join(dict.fromkeys(r["method"] for r in rows)) + "`"
+              for key, rows in result.get("traces", {}).items()]
     lines += ["", f"![search efficiency](../benchmarks/results/{NAME}.png)", "",
-              f"Reproduce: `python -m benchmarks.search{' --quick' if result['quick'] else ''}`", ""]
+              f"Reproduce: `python -m benchmarks.search{quick}`" + (f"; traces: {', '.join(traced)}" if traced else ""),
+              ""]
     return "\n".join(lines)
 
 
@@ -621,7 +653,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         factor = 5.0 if named else 2.0
         if np.isfinite(med):
             ratio = (tpe if np.isfinite(tpe) else cap) / med
-            shown = f"{ratio:.1f}x" + ("" if np.isfinite(tpe) else f" or more (TPE median beyond its {cap}-trial cap)")
+            shown = f"{ratio:.2f}x" + ("" if np.isfinite(tpe) else f" or more (TPE median beyond its {cap}-trial cap)")
         else:
             ratio, shown = 0.0, "not reached"
         rows.append({"figure": f"{name}: fewer measurements than stock TPE", "target": f">= {factor:.0f}x",

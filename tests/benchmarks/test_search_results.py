@@ -67,7 +67,7 @@ def test_merge_adds_only_the_methods_the_saved_result_lacks(results, tmp_path_fa
         search.merge(other)
 
 
-def test_trace_says_how_each_seed_nears_the_optimum():
+def test_trace_says_how_each_seed_nears_the_optimum(results):
     rows = search.trace("pixel3", 50, ["optuna_random"], quick=True)
 
     assert [(r["method"], r["seed"]) for r in rows] == [("optuna_random", 0), ("optuna_random", 1)]
@@ -76,3 +76,12 @@ def test_trace_says_how_each_seed_nears_the_optimum():
         assert steps == sorted(steps) and 0.0 < r["fits"] < 1.0  # looser tolerances are reached first
     with pytest.raises(SystemExit, match="unknown method"):
         search.trace("pixel3", 50, ["optuna_tpe_typo"], quick=True)
+
+
+def test_a_trace_is_kept_with_the_result_and_reported(results):
+    search._save({**SETTINGS, "quick": True}, {"optuna_tpe": rows(40)}, {})
+    search.trace("pixel3", 50, ["optuna_random"], quick=True)
+    saved = search._save({**SETTINGS, "quick": True}, {"optuna_nsga2": rows(50)}, {})
+
+    assert [r["method"] for r in saved["traces"]["pixel3 p50"]] == ["optuna_random"] * 2
+    assert "How the runs near the optimum on pixel3 p50" in search.report(saved)
