@@ -36,7 +36,7 @@ import numpy as np
 if TYPE_CHECKING:
     from edgeopt_plugins.data import MetricTable
 
-__all__ = ["CLASSES", "FAMILIES", "PROTOCOLS", "class_of", "family_of", "group_devices", "holdout_splits",
+__all__ = ["CLASSES", "FAMILIES", "PROTOCOLS", "batch_of", "class_of", "family_of", "group_devices", "holdout_splits",
            "novel_splits", "protocol_splits"]
 
 #: Hold-out protocols, harshest last but one: ``setting`` is the old leave-one-setting-out (near copies
@@ -112,6 +112,17 @@ def _chip(device: str) -> str:
             return _SUFFIX.sub("", device)
         name = stripped
     return name
+
+
+def batch_of(device: str) -> int:
+    """The batch size of a setting (``titanx_256`` -> 256), 1 when its name gives none.
+
+    Example:
+        >>> batch_of("titanx_256"), batch_of("gold_6226"), batch_of("pixel3")
+        (256, 1, 1)
+    """
+    suffix = device[len(_chip(device)):].lstrip("_")
+    return int(suffix) if suffix.isdigit() else 1
 
 
 def family_of(device: str) -> str:

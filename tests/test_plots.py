@@ -141,7 +141,7 @@ def test_fleet_scale_plot(saved_figures, tmp_path):
 def test_search_plot_marks_methods_that_never_got_there(saved_figures, tmp_path):
     from benchmarks.search import _plot
 
-    _plot(_stored("search")["summary"], tmp_path / "search.png")
+    _plot(_stored("search"), tmp_path / "search.png")
     _check(saved_figures, [tmp_path / "search.png"])
     assert "not reached" in [t.get_text() for t in saved_figures[0]["figure"].axes[0].texts]
 

@@ -72,8 +72,9 @@ def refine_device(
         return row
     budget = float(row["budget_ms"])
     safe = guarded(measure, timeout_s=measure_timeout_s)
+    # The study maximises problem.accuracy_of: the sampler is told so (accuracy is never assumed).
     sampler = DeviceConditionedSampler(model=problem.model, profile=targets.profile(index), latency_budget_ms=budget,
-                                       confidence=problem.confidence, seed=seed + index)
+                                       confidence=problem.confidence, accuracy=problem.accuracy_of, seed=seed + index)
     study = ledger.device_study(claim, sampler=sampler)
     stale = _fail_stale_trials(study)
     space = problem.model.space

@@ -8,6 +8,11 @@
 - :class:`SearchGuide`: what Optuna samplers and NNI strategies ask of a
   predictor stack; :class:`ConditionedGuide` serves it from a ``ConditionedModel``,
   :class:`ProxyGuide` from proxy devices adapted to the target (approach 1).
+- :class:`GuidedSearch`: the decision rule of the guided samplers and strategies
+  (warm start, acquisition, screening of base proposals and the rule by which the
+  guidance yields), with :class:`LatencyCalibration` (online recalibration of the
+  latency bound on the target's measurements) and :class:`ObjectiveSurrogate` (the
+  objective learned online when no accuracy is named, see :func:`accuracy_source`).
 """
 
 from edgeopt_plugins.optimizer._exact import best_under_budget, top_under_budget
@@ -28,6 +33,10 @@ from edgeopt_plugins.optimizer._model import (
 )
 from edgeopt_plugins.optimizer._conditioned_guide import ConditionedGuide, check_budget  # noqa: I001 (needs the model)
 from edgeopt_plugins.optimizer._proxy_guide import ProxyGuide
+from edgeopt_plugins.optimizer._accuracy_source import AccuracySource, AccuracySpec, accuracy_source
+from edgeopt_plugins.optimizer._online import LatencyCalibration, LatencyCorrection
+from edgeopt_plugins.optimizer._surrogate import ObjectiveSurrogate
+from edgeopt_plugins.optimizer._search import NO_LATENCY_WARN_AFTER, GuidedSearch, Observation, Proposal
 
 __all__ = [
     "best_under_budget",
@@ -37,6 +46,16 @@ __all__ = [
     "Screening",
     "ConditionedGuide",
     "ProxyGuide",
+    "GuidedSearch",
+    "NO_LATENCY_WARN_AFTER",
+    "Observation",
+    "Proposal",
+    "LatencyCalibration",
+    "LatencyCorrection",
+    "ObjectiveSurrogate",
+    "AccuracySource",
+    "AccuracySpec",
+    "accuracy_source",
     "check_budget",
     "ConditionedModel",
     "Design",

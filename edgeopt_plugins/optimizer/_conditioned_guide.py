@@ -13,7 +13,8 @@ import numpy as np
 from edgeopt_plugins._values import implausible
 from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import EdgeOptWarning, InfeasibleBudgetError, InputError
-from edgeopt_plugins.optimizer._guide import GuideBase, Screening
+from edgeopt_plugins.optimizer._accuracy_source import AccuracySpec, accuracy_source
+from edgeopt_plugins.optimizer._guide import GuideBase, Screening, refit_point
 from edgeopt_plugins.optimizer._model import ConditionedModel
 from edgeopt_plugins.predictors._calibration import check_confidence
 from edgeopt_plugins.spaces import ArchLike
@@ -37,10 +38,12 @@ def check_budget(value: Any, name: str = "latency_budget_ms") -> float:
 class ConditionedGuide(GuideBase):
     """Warm start, screening and online adaptation from a fitted :class:`ConditionedModel`.
 
-    The warm-start designs are the learned optimizer's recommendations for the
-    device; screening uses the calibrated latency upper bound and the accuracy
-    predictor; every measured latency extends the device profile, and the device
-    is re-embedded (a small linear solve).
+    Screening uses the model's calibrated latency upper bound; measured latencies
+    extend the device profile, and the device is re-embedded (a small linear solve,
+    with the model's per-device residual correction) whenever the measurements grew by
+    a fifth (:func:`refit_point`). Accuracy is used only when the user names it:
+    ``accuracy="model"`` (the model's own accuracy predictor; the warm-start designs are
+    then the learned optimizer's recommendations), a table or a function.
 
     Args:
         model: A fitted model or its folder.
@@ -48,6 +51,9 @@ class ConditionedGuide(GuideBase):
         latency_budget_ms: The budget checked against the upper bound.
         confidence: Confidence of the upper bound.
         candidates: Only warm-start with these architectures (the deployable ones).
+        accuracy: ``None`` (unknown, the default), ``"model"``, ``"table"`` / ``"table:<metric>"``,
+            an accuracy table or a callable (see :func:`~edgeopt_plugins.optimizer.accuracy_source`).
+        data_dir: Benchmark data folder (for ``accuracy="table"``).
     """
 
     def __init__(
@@ -58,6 +64,8 @@ class ConditionedGuide(GuideBase):
         *,
         confidence: float = 0.95,
         candidates: Iterable[ArchLike] | None = None,
+        accuracy: AccuracySpec = None,
+        data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if not isinstance(model, (ConditionedModel, str, os.PathLike)):
             raise InputError(f"model must be a ConditionedModel or the folder of one, got {type(model).__name__}")
@@ -67,13 +75,22 @@ class ConditionedGuide(GuideBase):
         self.profile = DeviceProfile.coerce(profile, self.space)
         self.candidates = None if candidates is None else [self.space.format(a) for a in candidates]
         self._embedding = self.model.embed(self.profile)
+        self._target = len(self.profile)
+        self._accuracy = accuracy_source(accuracy, self.space, data_dir=data_dir, model=self.model)
 
     def _refit(self, measurements: dict[str, float]) -> None:
-        extended = self.profile.extended(list(measurements), list(measurements.values()))
-        self._embedding = self.model.embed(extended)
+        # Re-embed at the points of refit_point's schedule, on the measurements in the order they came.
+        target = refit_point(len(self.profile), len(self.profile) + len(measurements))
+        if target == self._target:
+            return
+        self._target = target
+        take = list(measurements.items())[: target - len(self.profile)]
+        self._embedding = self.model.embed(self.profile.extended([a for a, _ in take], [v for _, v in take]))
         self._forget_ranking()
 
     def _ranked(self, n: int, confidence: float) -> tuple[list[str], bool]:
+        if self._accuracy is None or self._accuracy.name != "model":
+            return [], True  # the learned optimizer ranks by the model's accuracy: only when the user named it
         try:
             designs = self.model.recommend(self._embedding, latency_budget_ms=self.latency_budget_ms,
                                            confidence=confidence, candidates=self.candidates, top_k=max(n, 1))
@@ -84,9 +101,12 @@ class ConditionedGuide(GuideBase):
         return [d.arch for d in designs], len(designs) < max(n, 1)
 
     def screen(self, archs: Sequence[str]) -> Screening:
+        mean, upper = self.latency_of(self.space.to_indices(list(archs)))
+        accuracy = None if self._accuracy is None else self._accuracy(list(archs))
+        return Screening(mean, upper, accuracy)
+
+    def latency_of(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             embedding = self._embedding
-        mean, upper = self.model.predict(list(archs), embedding, confidence=self.confidence)
-        accuracy = self.model.predict_accuracy(list(archs))
-        return Screening(np.asarray(mean, dtype=float).reshape(-1), np.asarray(upper, dtype=float).reshape(-1),
-                         np.asarray(accuracy, dtype=float).reshape(-1))
+        mean, upper = self.model.predict(indices, embedding, confidence=self.confidence)
+        return np.asarray(mean, dtype=float).reshape(-1), np.asarray(upper, dtype=float).reshape(-1)

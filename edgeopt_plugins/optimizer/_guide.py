@@ -26,7 +26,33 @@ import numpy as np
 
 from edgeopt_plugins.spaces import SearchSpace
 
-__all__ = ["Screening", "SearchGuide", "GuideBase"]
+__all__ = ["Screening", "SearchGuide", "GuideBase", "refit_point", "refit_points"]
+
+
+def refit_point(start: int, size: int) -> int:
+    """The largest point <= ``size`` of the schedule ``start, start*1.2, ...`` (each a fifth larger, at least +1).
+
+    Guides refit when their data reach the next point, so the fit depends only on what was measured (not on
+    when it was observed: resumed searches decide the same) and the cost per measurement stays low.
+
+    Example:
+        >>> [refit_point(10, n) for n in (10, 11, 12, 13, 14, 20)]
+        [10, 10, 12, 12, 14, 19]
+    """
+    return ([start] + refit_points(start, size))[-1]
+
+
+def refit_points(point: int, size: int) -> list[int]:
+    """The points of :func:`refit_point`'s schedule after ``point`` (itself a point), up to ``size``.
+
+    Example:
+        >>> refit_points(10, 20)
+        [12, 14, 16, 19]
+    """
+    points = []
+    while (point := max(point + 1, point * 6 // 5)) <= size:
+        points.append(point)
+    return points
 
 
 @dataclass(frozen=True)
@@ -37,7 +63,8 @@ class Screening:
         latency_ms: Predicted latency.
         latency_upper_ms: Upper bound at the guide's confidence (equal to the
             prediction when the guide has no calibrated bound).
-        accuracy: Predicted accuracy, or ``None`` when the guide has no accuracy model.
+        accuracy: The accuracy the user named (a table, a model, a function), or ``None``:
+            then the search learns the objective online.
     """
 
     latency_ms: np.ndarray
@@ -67,7 +94,7 @@ class SearchGuide(Protocol):
         ...
 
     def screen(self, archs: Sequence[str]) -> Screening:
-        """Predictions for candidate designs."""
+        """Predictions for candidate designs (the accuracy only if the user named a source)."""
         ...
 
     def observe(self, measurements: Mapping[str, float]) -> None:
@@ -76,12 +103,13 @@ class SearchGuide(Protocol):
 
 
 class GuideBase:
-    """Shared plumbing of the guides: a lock and change detection for :meth:`observe`.
+    """Shared plumbing of the guides: a lock, change detection for :meth:`observe`, pickling.
 
     Subclasses implement :meth:`_refit` (called with the merged measurements when
     they changed) and :meth:`screen`, and either :meth:`warm_start` or :meth:`_ranked`
     (then :meth:`warm_start` caches its answers per confidence level until the next
-    refit, which calls :meth:`_forget_ranking`).
+    refit, which calls :meth:`_forget_ranking`). :attr:`revision` counts the refits
+    that changed the predictions, so that callers know when cached predictions are stale.
     """
 
     #: Confidence of the latency bound when ``warm_start`` is called without one.
@@ -93,6 +121,16 @@ class GuideBase:
         self._lock = threading.RLock()
         self._seen: dict[str, float] = {}
         self._warm: dict[float, tuple[list[str], bool]] = {}
+        self.revision = 0
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def warm_start(self, n: int, *, confidence: float | None = None) -> list[str]:
         level = self.confidence if confidence is None else float(confidence)
@@ -103,6 +141,12 @@ class GuideBase:
                 self._warm[level] = (cached, complete)
             return list(cached[:n])
 
+    def latency_of(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(latency_ms, latency_upper_ms)`` of a choice-index matrix: for searches that predict many
+        designs after every refit (guides override it to skip the strings and the accuracy)."""
+        screening = self.screen(self.space.from_indices(indices))
+        return screening.latency_ms, screening.latency_upper_ms
+
     def _ranked(self, n: int, confidence: float) -> tuple[list[str], bool]:  # pragma: no cover - abstract
         """At least ``n`` designs whose bound at ``confidence`` fits the budget (when that many do), best
         first, and whether they are every such design (then a larger ``n`` needs no new ranking)."""
@@ -111,6 +155,7 @@ class GuideBase:
     def _forget_ranking(self) -> None:
         """The predictions changed: warm-start rankings must be recomputed."""
         self._warm = {}
+        self.revision += 1
 
     def observe(self, measurements: Mapping[str, float]) -> None:
         with self._lock:

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from edgeopt_plugins.data import MetricTable, load_table
 from edgeopt_plugins.devices import DeviceProfile
-from edgeopt_plugins.exceptions import DataNotFoundError, InputError
+from edgeopt_plugins.exceptions import InputError
+from edgeopt_plugins.optimizer._accuracy_source import AccuracySpec, accuracy_source
 from edgeopt_plugins.optimizer._conditioned_guide import check_budget
-from edgeopt_plugins.optimizer._guide import GuideBase, Screening
+from edgeopt_plugins.optimizer._guide import GuideBase, Screening, refit_points
 from edgeopt_plugins.optimizer._learned import candidate_pool
 from edgeopt_plugins.predictors import ProxyAdapter, ProxyPool
 from edgeopt_plugins.spaces import ArchLike, SearchSpace
 
 __all__ = ["ProxyGuide", "upper_margin"]
 
-AccuracySource = MetricTable | Callable[[list[str]], Any] | None
+#: Smallest log-scale error assumed for the adapted proxies' predictions.
+MIN_LOG_SD = 0.1
+#: Most measurements (besides the profile) an online refit uses: the latest ones.
+REFIT_MEASUREMENTS = 64
 
 
 def upper_margin(measured_ms: np.ndarray, predicted_ms: np.ndarray, confidence: float) -> float:
@@ -39,29 +44,15 @@ def upper_margin(measured_ms: np.ndarray, predicted_ms: np.ndarray, confidence: 
     return float(math.exp(max(0.0, ratios[rank])))
 
 
-def _accuracy_lookup(accuracy: AccuracySource, space: SearchSpace, data_dir: Any) -> Callable[[list[str]], np.ndarray] | None:
-    if callable(accuracy):
-        return lambda archs: np.asarray(accuracy(list(archs)), dtype=float).reshape(-1)
-    table = accuracy
-    if table is None:
-        try:
-            table = load_table(space.name, "accuracy", data_dir=data_dir)
-        except DataNotFoundError:
-            return None
-    if not isinstance(table, MetricTable) or table.metric != "accuracy":
-        raise InputError("accuracy must be an accuracy MetricTable, a callable list[arch] -> accuracies, or None")
-    values = dict(zip(table.archs, table.values[:, 0].tolist()))
-    return lambda archs: np.array([values.get(a, np.nan) for a in archs], dtype=float)
-
-
 class ProxyGuide(GuideBase):
     """Warm start, screening and online adaptation from proxy devices adapted to the target.
 
     The proxies' latencies (a benchmark table) are adapted to the target's profile
     with :class:`~edgeopt_plugins.predictors.ProxyAdapter`; every measured latency
-    extends the profile and refits the adaptation. Warm-start designs are the most
-    accurate designs of the candidate pool whose bound fits the budget (this needs
-    an accuracy source: the space's accuracy table by default).
+    extends the profile and refits the adaptation. When the user names an accuracy
+    source, warm-start designs are the most accurate designs of the candidate pool
+    whose bound fits the budget and :meth:`screen` returns that accuracy; otherwise
+    accuracy is unknown (the search learns the objective from the study).
 
     Args:
         profile: The target's profile (a :class:`DeviceProfile`, a CSV path, or
@@ -74,8 +65,9 @@ class ProxyGuide(GuideBase):
         exclude_devices: Table devices not to use as proxies (e.g. the target itself).
         method: Adaptation method (``"hierarchical"``, ``"published"``, ``"proxy"``).
         proxy: Force one proxy (or a set of proxies).
-        accuracy: Accuracy table, callable ``list[arch] -> accuracies``, or ``None`` (the
-            space's accuracy table when present).
+        accuracy: ``None`` (unknown, the default), ``"table"`` / ``"table:<metric>"`` (the space's
+            benchmark accuracy table), an accuracy table, or a callable ``list[arch] -> accuracies``
+            (see :func:`~edgeopt_plugins.optimizer.accuracy_source`).
         confidence: Confidence of the (heuristic) upper bound, see :func:`upper_margin`.
         candidates: Designs to warm-start from (default: the whole space when small,
             else the table's designs).
@@ -93,7 +85,7 @@ class ProxyGuide(GuideBase):
         exclude_devices: Iterable[str] = (),
         method: str = "hierarchical",
         proxy: str | Sequence[str] | None = None,
-        accuracy: AccuracySource = None,
+        accuracy: AccuracySpec = None,
         confidence: float = 0.95,
         candidates: Iterable[ArchLike] | None = None,
         seed: int = 0,
@@ -108,7 +100,7 @@ class ProxyGuide(GuideBase):
         if excluded and isinstance(table, MetricTable):
             table = table.select(devices=[d for d in table.devices if d not in excluded])
         self.adapter = ProxyAdapter(table, method=method, proxy=proxy, seed=seed)
-        self._accuracy = _accuracy_lookup(accuracy, self.space, data_dir)
+        self._accuracy = accuracy_source(accuracy, self.space, data_dir=data_dir)
         if candidates is not None:
             self.pool = [self.space.format(a) for a in candidates]
             self._pool_idx = self.space.to_indices(self.pool)
@@ -117,45 +109,55 @@ class ProxyGuide(GuideBase):
             self._pool_idx = candidate_pool(self.space, indices, 0, seed)
             self.pool = self.space.from_indices(self._pool_idx)
         self._pool_accuracy = None if self._accuracy is None else self._accuracy(self.pool)
-        self._full_fit_size = len(self.profile)
+        self._target = self._full_fit_size = len(self.profile)
         self._fit(self.profile)
 
     def _fit(self, profile: DeviceProfile, warm: Any = None) -> None:
         self.predictor = self.adapter.fit(profile, warm=warm)
-        self._fitted = profile
         self._log_ratios = np.log(profile.latency_ms / self.predictor.predict(list(profile.archs)))
         self.margin = self._margin(self.confidence)
         self._pool_mean: np.ndarray | None = None
         self._forget_ranking()
 
     def _margin(self, confidence: float) -> float:
-        return upper_margin(np.exp(self._log_ratios), np.ones_like(self._log_ratios), confidence)
+        # In-sample residuals of a few measurements understate the error on other designs: the
+        # margin is at least that of a log-normal error of MIN_LOG_SD.
+        floor = math.exp(max(0.0, float(stats.norm.ppf(confidence))) * MIN_LOG_SD)
+        return max(floor, upper_margin(np.exp(self._log_ratios), np.ones_like(self._log_ratios), confidence))
 
     def _refit(self, measurements: dict[str, float]) -> None:
-        # Refit when the data reached the next point of a fixed schedule (each a fifth larger),
-        # on the first measurements in the order they came: the fit depends only on what was
-        # measured, not on when observe() was called (an exactly resumable search), and the
-        # per-trial cost stays low.
-        size = len(self.profile) + len(measurements)
-        target = len(self.profile)
-        while (step := max(target + 1, target * 6 // 5)) <= size:
-            target = step
-        if target == len(self._fitted):
+        # Refit at the points of refit_point's schedule, on the measurements in the order they came,
+        # the latest REFIT_MEASUREMENTS of them (a search corrects the predictions near every measured
+        # design). A refit keeps to the hyper-parameters that carried weight in the previous point's fit
+        # (a few small factorisations); the whole grid is weighed again whenever the data have doubled.
+        # Points that a late observe() skipped are fitted in turn from the last full fit on, so the
+        # predictor depends only on what was measured (a resumed search decides the same).
+        plan: list[tuple[int, bool]] = []  # (point, warm)
+        full = self._full_fit_size
+        for point in refit_points(self._target, len(self.profile) + len(measurements)):
+            if point >= 2 * full:
+                plan, full = [(point, False)], point
+            else:
+                plan.append((point, True))
+        if not plan:
             return
-        take = list(measurements.items())[: target - len(self.profile)]
-        # A refit keeps to the hyper-parameters that carried weight before (a few small
-        # factorisations); the whole grid is weighed again whenever the data have doubled.
-        warm = self.predictor if target < 2 * self._full_fit_size else None
-        self._fit(self.profile.extended([a for a, _ in take], [v for _, v in take]), warm)
-        if warm is None:
-            self._full_fit_size = target
+        items = list(measurements.items())
+        for point, warm in plan:
+            take = items[: point - len(self.profile)][-REFIT_MEASUREMENTS:]
+            self._fit(self.profile.extended([a for a, _ in take], [v for _, v in take]),
+                      self.predictor if warm else None)
+        self._target, self._full_fit_size = plan[-1][0], full
 
     def screen(self, archs: Sequence[str]) -> Screening:
+        mean, upper = self.latency_of(self.space.to_indices(list(archs)))
+        accuracy = None if self._accuracy is None else self._accuracy(list(archs))
+        return Screening(mean, upper, accuracy)
+
+    def latency_of(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             predictor, margin = self.predictor, self.margin
-        mean = np.asarray(predictor.predict(list(archs)), dtype=float)
-        accuracy = None if self._accuracy is None else self._accuracy(list(archs))
-        return Screening(mean, mean * margin, accuracy)
+        mean = np.asarray(predictor.predict(indices), dtype=float)
+        return mean, mean * margin
 
     def _ranked(self, n: int, confidence: float) -> tuple[list[str], bool]:
         if self._accuracy is None:

@@ -9,8 +9,9 @@ from typing import Any
 from optuna.samplers import BaseSampler
 
 from edgeopt_plugins._values import check_seed
-from edgeopt_plugins.optimizer import ConditionedGuide, ConditionedModel
+from edgeopt_plugins.optimizer import AccuracySpec, ConditionedGuide, ConditionedModel
 from edgeopt_plugins.samplers._guided import GuidedSampler, LatencySpec
+from edgeopt_plugins.samplers._params import ChoiceValues
 from edgeopt_plugins.spaces import ArchLike
 
 __all__ = ["DeviceConditionedSampler"]
@@ -19,25 +20,35 @@ __all__ = ["DeviceConditionedSampler"]
 class DeviceConditionedSampler(GuidedSampler):
     """An Optuna sampler for one target device, driven by a fitted device-conditioned model.
 
-    Its first trials are the learned optimizer's top designs for the device and the
-    budget; after that it screens the base sampler's proposals with the model's
-    calibrated latency upper bound (repairing infeasible ones), and every latency
-    the objective reports refines the device's representation.
+    The model predicts every design's latency on the device with a calibrated upper
+    bound; every latency the objective reports refines the device's representation
+    and recalibrates the bound. How trials are chosen, and how the guidance yields to
+    the base sampler when it is wrong, is described in
+    :class:`~edgeopt_plugins.samplers.GuidedSampler`.
+
+    Accuracy is used only when you name it: ``accuracy="model"`` (the model's accuracy
+    predictor, and the learned optimizer's recommendations as candidates), ``"table"``,
+    an accuracy table or a function; by default it is unknown and learned from the
+    study's objective values.
 
     Args:
         model: A fitted :class:`~edgeopt_plugins.optimizer.ConditionedModel` or its folder.
         profile: The device: a :class:`~edgeopt_plugins.devices.DeviceProfile`, a profile
             CSV path, or ``{arch: latency_ms}``.
-        latency_budget_ms: Designs are screened so that their upper bound fits it.
+        latency_budget_ms: The latency budget the designs should fit.
         confidence: Confidence of the upper bound.
-        base_sampler: Sampler whose proposals are screened (default TPE).
+        accuracy: Where accuracy comes from (default ``None``: unknown, learned online).
+        data_dir: Benchmark data folder (for ``accuracy="table"``).
+        base_sampler: Sampler of the base trials and of non-architecture parameters (default TPE).
         seed: Seed of the sampler (and of the default TPE).
-        param_names: The study's parameter names, if not the space's decision names.
+        param_names: The study's parameter names, if not the space's decision names (default: detected).
+        choice_values: The study's spelling of the choices, if not the space's.
         latency_from: Where the objective reports measured latency: ``"user_attr:latency_ms"``
             (default), ``"objective:<i>"``, ``"constraint:<key>"`` (latency - budget) or a callable.
-        n_warm_start: How many recommended designs to try first.
-        n_explore: How many trials then follow the designs that plausibly fit (median prediction).
-        candidates: Only warm-start with these (deployable) architectures.
+        n_warm_start: Warm-start designs when no accuracy is named.
+        candidates: Only guide towards these (deployable) architectures.
+        **options: Further options of :class:`GuidedSampler` (``min_p_feasible``, ``min_base_share``,
+            ``claim_timeout_s``).
 
     Example:
         >>> import optuna
@@ -62,15 +73,20 @@ class DeviceConditionedSampler(GuidedSampler):
         profile: Any,
         latency_budget_ms: float,
         confidence: float = 0.95,
+        accuracy: AccuracySpec = None,
+        data_dir: str | os.PathLike[str] | None = None,
         base_sampler: BaseSampler | None = None,
         seed: int | None = None,
         param_names: Mapping[str, str] | None = None,
+        choice_values: ChoiceValues | None = None,
         latency_from: LatencySpec = "user_attr:latency_ms",
-        n_warm_start: int = 5,
-        n_explore: int = 20,
+        n_warm_start: int = 3,
         candidates: Iterable[ArchLike] | None = None,
+        **options: Any,
     ) -> None:
         check_seed(seed, allow_none=True)  # before the model is loaded
-        guide = ConditionedGuide(model, profile, latency_budget_ms, confidence=confidence, candidates=candidates)
+        guide = ConditionedGuide(model, profile, latency_budget_ms, confidence=confidence, candidates=candidates,
+                                 accuracy=accuracy, data_dir=data_dir)
         super().__init__(guide, base_sampler=base_sampler, seed=seed, param_names=param_names,
-                         latency_from=latency_from, n_warm_start=n_warm_start, n_explore=n_explore)
+                         choice_values=choice_values, latency_from=latency_from, n_warm_start=n_warm_start,
+                         **options)

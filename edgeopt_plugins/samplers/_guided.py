@@ -1,33 +1,38 @@
-"""``GuidedSampler``: an Optuna sampler that warm-starts, screens and adapts with a :class:`SearchGuide`.
+"""``GuidedSampler``: an Optuna sampler that guides the architecture of each trial with a :class:`SearchGuide`.
 
-How a trial's architecture is chosen:
+What a trial's architecture is (the rule, and the guarantee it gives, are in
+:mod:`edgeopt_plugins.optimizer._search`, shared with the NNI strategy):
 
-1. **Warm start.** While the guide's top designs (the learned optimizer's
-   recommendations, or the adapted proxy's best designs) whose latency upper bound
-   fits the budget have not all been tried, the next untried one is proposed.
-2. **Exploration.** Then, for ``n_explore`` trials, the guide's best designs that
-   *plausibly* fit (their bound at ``explore_confidence``, by default the median
-   prediction, fits the budget): the optimum under a budget usually sits right at
-   the budget, where a conservative bound hides it. The list is recomputed after
-   every measurement, so these trials follow the device as it becomes better known.
-3. **Screened base proposal.** Otherwise the base sampler (TPE by default) proposes
-   a design as usual. If the guide predicts its latency upper bound fits the budget
-   and it has not been tried, it is used unchanged. If not, it is *repaired*: its
-   one- and two-decision neighbours are screened and the feasible, untried
-   neighbour with the best predicted accuracy (or the smallest change when the
-   guide has no accuracy model) is used instead.
-4. **Online adaptation.** Before every proposal the latencies the objective
-   reported so far (a user attribute, an objective value or a constraint value)
-   are handed to the guide, which refines its picture of the device.
+- **warm start** (accuracy unknown): designs predicted to fit, spread under the budget;
+- **guided**: the design with the best probability of fitting times expected improvement
+  (over the named accuracy, or an objective surrogate learned from the study's values);
+- **base**: the base sampler's own proposal, screened (repaired when almost surely
+  infeasible or already tried), unscreened once measurements contradicted the screen.
 
-Everything the sampler decides is rebuilt from the study's storage, so several
-threads (``n_jobs``) or processes sharing an RDB/Journal storage cooperate.
-Parameters that are not part of the architecture go to the base sampler.
+The sampler is a drop-in:
+
+- Everything is rebuilt from the study's storage before each decision, and a trial
+  waits (up to ``claim_timeout_s``) for the lower-numbered running trials to claim
+  their designs, so threads and processes sharing one RDB or Journal study never
+  measure the same design twice.
+- Each trial is attributed to the design of its *actual* parameters (enqueued,
+  partially fixed, :class:`~optuna.samplers.PartialFixedSampler`); fixed decisions
+  are respected when choosing the others.
+- Parameter names and choice values are translated (:class:`ParamMap`): given, or
+  detected from the study by choice sets and order. A trial that reports a latency
+  but whose parameters cannot be mapped stops the study with one line naming the
+  ``param_names`` to pass; when no latency has been read after a few trials, one
+  warning says where the sampler looks.
+- Latencies of pruned and failed trials are used too. Parameters that are not
+  part of the architecture go to the base sampler.
+- The sampler pickles and deep-copies (caches and locks are rebuilt).
 """
 
 from __future__ import annotations
 
+import datetime
 import threading
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -36,12 +41,13 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
-from optuna.study import Study
+from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from edgeopt_plugins._values import check_seed, positive_or_none
+from edgeopt_plugins._values import check_seed, finite_or_none, positive_or_none
 from edgeopt_plugins.exceptions import EdgeOptWarning, InputError
-from edgeopt_plugins.optimizer._guide import SearchGuide
+from edgeopt_plugins.optimizer import NO_LATENCY_WARN_AFTER, GuidedSearch, Observation, Proposal, SearchGuide
+from edgeopt_plugins.samplers._params import ChoiceValues, ParamMap
 
 __all__ = ["GuidedSampler", "latency_reader"]
 
@@ -50,18 +56,23 @@ ATTR_ARCH = "edgeopt:arch"
 ATTR_SOURCE = "edgeopt:source"
 ATTR_PRED = "edgeopt:predicted_latency_ms"
 ATTR_UPPER = "edgeopt:latency_upper_ms"
+ATTR_SCALE = "edgeopt:latency_scale"
+ATTR_PFEAS = "edgeopt:p_feasible"
 ATTR_ACC = "edgeopt:predicted_accuracy"
 
-LatencySpec = str | Callable[[FrozenTrial], float | None]
+LatencySpec = str | Callable[[FrozenTrial], float | None] | None
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
-def latency_reader(spec: LatencySpec, latency_budget_ms: float | None) -> Callable[[FrozenTrial], float | None]:
+def latency_reader(spec: LatencySpec, latency_budget_ms: float | None) -> Callable[[FrozenTrial], float | None] | None:
     """Turn a ``latency_from`` specification into a function of a finished trial.
 
     Args:
         spec: ``"user_attr:<name>"`` (default ``user_attr:latency_ms``), ``"objective:<i>"``,
             ``"constraint:<key>"`` (a constraint set as ``latency_ms - budget``, so the
-            latency is the value plus the budget), or a callable ``FrozenTrial -> float | None``.
+            latency is the value plus the budget), a callable ``FrozenTrial -> float | None``,
+            or ``None`` (the study reports no latency: no online adaptation).
         latency_budget_ms: The budget, needed for ``constraint:`` specifications.
 
     Example:
@@ -70,45 +81,67 @@ def latency_reader(spec: LatencySpec, latency_budget_ms: float | None) -> Callab
         >>> read(optuna.trial.create_trial(value=1.0, user_attrs={"latency_ms": 3.5}))
         3.5
     """
-    if callable(spec):
+    if spec is None or callable(spec):
         return spec
     kind, _, key = str(spec).partition(":")
     if not key or kind not in ("user_attr", "objective", "constraint"):
         raise InputError(
-            f"latency_from must be 'user_attr:<name>', 'objective:<index>', 'constraint:<key>' or a callable, got {spec!r}"
+            f"latency_from must be 'user_attr:<name>', 'objective:<index>', 'constraint:<key>', a callable or None, "
+            f"got {spec!r}"
         )
-    if kind == "user_attr":
-        return lambda t: positive_or_none(t.user_attrs.get(key))
     if kind == "objective":
         try:
-            index = int(key)
+            int(key)
         except ValueError:
             raise InputError(f"latency_from {spec!r}: objective index must be an integer") from None
-        return lambda t: positive_or_none(t.values[index]) if t.values is not None and len(t.values) > index else None
-    if latency_budget_ms is None:
+    if kind == "constraint" and latency_budget_ms is None:
         raise InputError(f"latency_from {spec!r} needs a latency budget (constraint = latency - budget)")
-    budget = latency_budget_ms
-    return lambda t: None if key not in t.constraints else positive_or_none(float(t.constraints[key]) + budget)
+    return _LatencyReader(kind, key, latency_budget_ms)
 
+
+class _LatencyReader:
+    """A trial's latency from a user attribute, an objective value or a constraint (picklable)."""
+
+    def __init__(self, kind: str, key: str, budget_ms: float | None) -> None:
+        self.kind, self.key, self.budget_ms = kind, key, budget_ms
+
+    def __call__(self, t: FrozenTrial) -> float | None:
+        if self.kind == "user_attr":
+            return positive_or_none(t.user_attrs.get(self.key))
+        if self.kind == "objective":
+            index = int(self.key)
+            return positive_or_none(t.values[index]) if t.values is not None and len(t.values) > index else None
+        if self.key not in t.constraints:
+            return None
+        return positive_or_none(float(t.constraints[self.key]) + self.budget_ms)
 
 
 class GuidedSampler(BaseSampler):
-    """Warm start, predictor screening and online adaptation on top of any Optuna sampler.
+    """Guided architecture search on top of any Optuna sampler (see the module docstring).
 
     Usually built through :class:`~edgeopt_plugins.samplers.DeviceConditionedSampler`
     or :class:`~edgeopt_plugins.samplers.ProxySampler`; use it directly with your own
     :class:`~edgeopt_plugins.optimizer.SearchGuide`.
 
     Args:
-        guide: The predictor stack for the target device and budget.
-        base_sampler: Proposes designs after the warm start (default ``TPESampler(seed=seed)``).
-        seed: Seed of the sampler's own choices (repairs).
-        param_names: Mapping from the space's decision names to the study's parameter names.
+        guide: The predictor stack for the target device and budget. Its ``screen`` returns
+            an accuracy only when the user named one; otherwise the objective is learned online.
+        base_sampler: Proposes the base trials and every non-architecture parameter
+            (default ``TPESampler(seed=seed)``).
+        seed: Seed of the sampler's own choices.
+        param_names: ``{decision name: study parameter name}``, when the study names the
+            architecture's parameters otherwise (default: detected, see :class:`ParamMap`).
+        choice_values: ``{space value: study value}`` (or per decision), when the study spells
+            the choices otherwise.
         latency_from: Where the objective reports measured latency (see :func:`latency_reader`).
-        n_warm_start: How many of the guide's top designs to try first.
-        n_explore: How many trials then follow the guide's designs at ``explore_confidence``.
-        explore_confidence: Confidence of the bound used while exploring (0.5: the median).
-        max_repairs: How many neighbours of a rejected proposal to screen.
+        n_warm_start: Warm-start designs when no accuracy is named.
+        min_p_feasible: Base proposals less likely than this to fit the budget are repaired.
+        min_base_share: Smallest share of trials left to the base sampler after the warm start.
+        claim_timeout_s: How long a trial waits for lower-numbered running trials to claim their designs.
+
+    Example:
+        >>> sampler = GuidedSampler(my_guide, seed=0)  # doctest: +SKIP
+        >>> study = optuna.create_study(direction="maximize", sampler=sampler)  # doctest: +SKIP
     """
 
     def __init__(
@@ -118,168 +151,264 @@ class GuidedSampler(BaseSampler):
         base_sampler: BaseSampler | None = None,
         seed: int | None = None,
         param_names: Mapping[str, str] | None = None,
+        choice_values: ChoiceValues | None = None,
         latency_from: LatencySpec = "user_attr:latency_ms",
-        n_warm_start: int = 5,
-        n_explore: int = 20,
-        explore_confidence: float = 0.5,
-        max_repairs: int = 64,
+        n_warm_start: int = 3,
+        min_p_feasible: float = 0.05,
+        min_base_share: float = 0.125,
+        claim_timeout_s: float = 5.0,
     ) -> None:
         seed = check_seed(seed, allow_none=True)
-        if not isinstance(guide, SearchGuide):
-            raise InputError(f"guide must implement SearchGuide (warm_start, screen, observe), got {type(guide).__name__}")
-        if n_warm_start < 0 or n_explore < 0 or max_repairs < 1:
-            raise InputError(f"n_warm_start and n_explore must be >= 0 and max_repairs >= 1, got "
-                             f"{n_warm_start}, {n_explore} and {max_repairs}")
-        if not 0.0 < explore_confidence < 1.0:
-            raise InputError(f"explore_confidence must be between 0 and 1, got {explore_confidence!r}")
-        self._guide = guide
+        if claim_timeout_s < 0:
+            raise InputError(f"claim_timeout_s must be >= 0, got {claim_timeout_s!r}")
+        self._search = GuidedSearch(guide, n_warm_start=n_warm_start, min_p_feasible=min_p_feasible,
+                                    min_base_share=min_base_share, seed=seed)
         self._space = guide.space
         self._base = base_sampler if base_sampler is not None else optuna.samplers.TPESampler(seed=seed)
-        self._rng = np.random.default_rng(seed)
-        self._names = self._space._param_names(param_names)
-        self._dists = self._space.distributions(param_names)
+        self._map = ParamMap(self._space, param_names, choice_values)
+        self._latency_from = latency_from
         self._latency = latency_reader(latency_from, guide.latency_budget_ms)
-        self._n_warm = n_warm_start
-        self._n_explore = n_explore
-        self._explore_confidence = float(explore_confidence)
-        self._max_repairs = max_repairs
+        self._claim_timeout_s = float(claim_timeout_s)
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
         self._lock = threading.RLock()
-        self._claimed: set[str] = set()  # designs proposed in this process, visible before storage catches up
+        self._claimed: set[str] = set()  # proposed here, maybe not yet visible in the storage
+        self._decided: dict[int, Proposal] = {}  # trial id -> this trial's design
+        self._absent: dict[int, set[str]] = {}  # trial id -> architecture parameters fixed by a wrapper
+        self._finished: dict[int, tuple[Observation | None, bool]] = {}  # trial number -> (observation, has latency)
+        self._warned_no_latency = False
+
+    # ----------------------------------------------------------------- pickling
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for key in ("_lock", "_claimed", "_decided", "_absent", "_finished", "_warned_no_latency"):
+            del state[key]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
 
     @property
     def guide(self) -> SearchGuide:
         """The guide driving this sampler."""
-        return self._guide
+        return self._search.guide
+
+    @property
+    def search(self) -> GuidedSearch:
+        """The decision rule (its calibration, surrogate and counts)."""
+        return self._search
 
     # ----------------------------------------------------------------- Optuna protocol
     def reseed_rng(self) -> None:
         self._base.reseed_rng()
-        self._rng = np.random.default_rng()
+        self._search.seed = int(np.random.SeedSequence().generate_state(1)[0])
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         self._base.before_trial(study, trial)
 
-    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
-        self._base.after_trial(study, trial, state, values)
-
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         space = dict(self._base.infer_relative_search_space(study, trial))
-        space.update(self._dists)
+        with self._lock:
+            self._learn_names(study)
+            space.update(self._map.distributions())  # so a base sampler can propose the architecture jointly
         return space
 
     def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        base_space = self._base.infer_relative_search_space(study, trial)
-        base_params = self._base.sample_relative(study, trial, base_space) if base_space else {}
-        if not all(name in search_space for name in self._dists):
-            return base_params
-        trials = study.get_trials(deepcopy=False)
-        self._guide.observe(self._measurements(trials))
         with self._lock:
-            tried = self._tried(trials) | self._claimed
-            explored = sum(t.system_attrs.get(ATTR_SOURCE) == "explore" for t in trials)
-            arch, source = self._choose(study, trial, tried, base_params, explored)
-            self._claimed.add(arch)
-        screening = self._guide.screen([arch])
-        attrs = {ATTR_ARCH: arch, ATTR_SOURCE: source, ATTR_PRED: float(screening.latency_ms[0]),
-                 ATTR_UPPER: float(screening.latency_upper_ms[0])}
-        if screening.accuracy is not None:
-            attrs[ATTR_ACC] = float(screening.accuracy[0])
-        for key, value in attrs.items():
-            study._storage.set_trial_system_attr(trial._trial_id, key, value)
-        return {**base_params, **self._space.arch_to_params(arch, self._names)}
+            ours = set(self._map.distributions())
+            # A wrapper such as PartialFixedSampler removed the parameters it fixes from our search space.
+            self._absent[trial._trial_id] = ours - set(search_space) if ours else set()
+        sampled: list[dict[str, Any]] = []
 
-    def sample_independent(
-        self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
-    ) -> Any:
-        return self._base.sample_independent(study, trial, param_name, param_distribution)
+        def joint() -> dict[str, Any]:
+            """The base sampler's joint proposal, architecture included (asked for base trials only)."""
+            if not sampled:
+                sampled.append(self._base.sample_relative(study, trial, search_space))
+            return sampled[0]
 
-    # ----------------------------------------------------------------- decisions
-    def _measurements(self, trials: Sequence[FrozenTrial]) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for t in trials:
-            if t.state != TrialState.COMPLETE:
-                continue
-            arch = self._arch_of(t)
-            latency = self._latency(t) if arch is not None else None
-            if latency is not None:
-                out[arch] = latency
+        if ours and self._map.complete:
+            self._decide(study, trial, joint)
+        if sampled:
+            params = sampled[0]
+        else:  # the base sampler's other parameters only
+            rest = {k: v for k, v in search_space.items() if k not in ours}
+            params = self._base.sample_relative(study, trial, rest) if rest else {}
+        # Architecture values go through sample_independent, in the objective's own distributions.
+        return {k: v for k, v in params.items() if k not in ours}
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        with self._lock:
+            d = self._map.match(param_name, param_distribution)
+        if d is None:
+            return self._base.sample_independent(study, trial, param_name, param_distribution)
+        proposal = self._decide(study, trial, None)
+        return self._map.value_of(d, self._space.indices_of(proposal.arch)[d])
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+        try:
+            self._base.after_trial(study, trial, state, values)
+        finally:
+            with self._lock:
+                proposal = self._decided.pop(trial._trial_id, None)
+                self._absent.pop(trial._trial_id, None)
+                if proposal is not None:
+                    self._claimed.discard(proposal.arch)
+        self._check_attribution(study, trial, state)
+
+    # ----------------------------------------------------------------- drop-in checks
+    def _learn_names(self, study: Study) -> None:
+        if self._map.complete:
+            return
+        for t in reversed(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))):
+            self._map.learn(t.distributions)
+            if self._map.complete:
+                return
+
+    def _check_attribution(self, study: Study, trial: FrozenTrial, state: TrialState) -> None:
+        """Stop a study whose measured trials cannot be attributed; warn once when no latency is read."""
+        with self._lock:
+            self._map.learn(trial.distributions)
+            arch = self._map.arch_of(trial.params)
+            matched = len(self._map.indices_of(trial.params))
+        latency = self._latency(trial) if self._latency is not None else None
+        # A complete trial that measured something (or set some of the decisions) but cannot be attributed
+        # would teach the search nothing, silently: stop here, naming the mapping to pass.
+        if state == TrialState.COMPLETE and arch is None and (matched or latency is not None) and trial.params:
+            raise InputError(self._map.missing_message(trial.params))
+        if arch is None or self._latency is None or self._warned_no_latency:
+            return
+        finished = [t for t in study.get_trials(deepcopy=False, states=_FINISHED) if t.number != trial.number]
+        with self._lock:
+            seen = [self._finished_observation(study, t) for t in finished]
+        if latency is None and len(finished) + 1 >= NO_LATENCY_WARN_AFTER and not any(has for _, has in seen):
+            self._warned_no_latency = True
+            keys = sorted(trial.user_attrs)
+            warnings.warn(
+                f"edgeopt: {len(finished) + 1} trials finished and none reported a latency under "
+                f"latency_from={self._latency_from!r} (trial user attrs: {keys}); the sampler cannot adapt to the "
+                "device: call trial.set_user_attr('latency_ms', ms) in the objective or pass latency_from=",
+                EdgeOptWarning, stacklevel=2)
+
+    # ----------------------------------------------------------------- the study as the search sees it
+    def _finished_observation(self, study: Study, t: FrozenTrial) -> tuple[Observation | None, bool]:
+        """A finished trial as an observation (cached: finished trials do not change)."""
+        cached = self._finished.get(t.number)
+        if cached is not None and (cached[0] is not None or self._map.complete):
+            return cached
+        arch = self._map.arch_of(t.params)
+        if arch is None:
+            out: tuple[Observation | None, bool] = (None, False)
+        else:
+            latency = self._latency(t) if self._latency is not None else None
+            value = None
+            if t.state == TrialState.COMPLETE and len(study.directions) == 1:
+                value = finite_or_none(t.value)
+                if value is not None and study.direction == StudyDirection.MINIMIZE:
+                    value = -value
+            attrs = t.system_attrs if t.system_attrs.get(ATTR_ARCH) == arch else {}
+            out = (Observation(arch, latency, value, attrs.get(ATTR_SOURCE), attrs.get(ATTR_PRED),
+                               attrs.get(ATTR_SCALE), attrs.get(ATTR_PFEAS), failed=t.state == TrialState.FAIL),
+                   latency is not None)
+        self._finished[t.number] = out
         return out
 
-    def _arch_of(self, trial: FrozenTrial) -> str | None:
-        arch = trial.system_attrs.get(ATTR_ARCH)
-        if arch is None:
-            arch = self._space.params_to_arch(trial.params, self._names)
-        return arch
+    def _history(self, study: Study, trial: FrozenTrial) -> tuple[list[Observation], list[str | None], set[str]]:
+        """Finished trials as observations, the sources of running ones, and every design tried or claimed."""
+        observations, pending, tried = [], [], set(self._claimed)
+        for t in study.get_trials(deepcopy=False):
+            if t.number == trial.number:
+                continue
+            if t.state in _FINISHED:
+                obs, _ = self._finished_observation(study, t)
+                if obs is not None:
+                    observations.append(obs)
+                    tried.add(obs.arch)
+                continue
+            arch = self._claim_of(t)
+            if arch is not None:
+                tried.add(arch)
+                pending.append(t.system_attrs.get(ATTR_SOURCE))
+        return observations, pending, tried
 
-    def _tried(self, trials: Sequence[FrozenTrial]) -> set[str]:
-        return {a for t in trials if (a := self._arch_of(t)) is not None}
+    def _claim_of(self, t: FrozenTrial) -> str | None:
+        """The design a running or waiting trial will evaluate (its claim, or its fixed parameters)."""
+        fixed = self._map.arch_of(t.system_attrs.get("fixed_params", {}))
+        return fixed if fixed is not None else t.system_attrs.get(ATTR_ARCH)
 
-    def _choose(
-        self, study: Study, trial: FrozenTrial, tried: set[str], base_params: Mapping[str, Any], explored: int
-    ) -> tuple[str, str]:
-        if self._n_warm:
-            for arch in self._guide.warm_start(self._n_warm):
-                if arch not in tried:
-                    return arch, "warm_start"
-        if explored < self._n_explore:
-            for arch in self._guide.warm_start(self._n_warm + self._n_explore, confidence=self._explore_confidence):
-                if arch not in tried:
-                    return arch, "explore"
-        proposal = self._base_proposal(study, trial, base_params)
-        screen = self._guide.screen([proposal])
-        if proposal not in tried and bool(screen.feasible(self._guide.latency_budget_ms)[0]):
-            return proposal, "base"
-        repaired = self._repair(proposal, tried)
-        if repaired is not None:
-            return repaired, "repaired"
-        for arch in self._guide.warm_start(max(4 * self._n_warm, 32)):
-            if arch not in tried:
-                return arch, "fallback"
-        warnings.warn(
-            "edgeopt: no untried design is predicted to fit the budget; proposing the base sampler's design",
-            EdgeOptWarning,
-            stacklevel=2,
-        )
-        return proposal, "unscreened"
+    def _wait_for_earlier_claims(self, study: Study, trial: FrozenTrial) -> None:
+        """Let lower-numbered running trials (other threads or processes) claim their designs first."""
+        deadline = time.monotonic() + self._claim_timeout_s
+        while True:
+            now = datetime.datetime.now()
+            unclaimed = [
+                t for t in study._storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,))
+                if t.number < trial.number and self._claim_of(t) is None and t.datetime_start is not None
+                and (now - t.datetime_start).total_seconds() < self._claim_timeout_s
+            ]
+            if not unclaimed or time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)
 
-    def _base_proposal(self, study: Study, trial: FrozenTrial, base_params: Mapping[str, Any]) -> str:
-        """The base sampler's design: its relative params where it has them, else independent draws."""
-        params = {}
-        for decision in self._space.decisions:
-            name = self._names[decision.name]
-            if name in base_params:
-                params[decision.name] = base_params[name]
+    def _fixed(self, study: Study, trial: FrozenTrial) -> dict[int, int]:
+        """Decisions this trial has fixed already: enqueued values, values given so far, wrapper-fixed ones."""
+        fixed = self._map.indices_of(trial.system_attrs.get("fixed_params", {}))
+        fixed.update(self._map.indices_of(trial.params))
+        absent = self._absent.get(trial._trial_id, set())
+        if absent:
+            # A wrapper fixes these; it gives every trial the same value: take the latest trial's.
+            for t in reversed(study.get_trials(deepcopy=False, states=_FINISHED)):
+                for d, c in self._map.indices_of({k: v for k, v in t.params.items() if k in absent}).items():
+                    fixed.setdefault(d, c)
+                break
+        return fixed
+
+    # ----------------------------------------------------------------- decisions
+    def _decide(self, study: Study, trial: FrozenTrial,
+                base_relative: Callable[[], Mapping[str, Any]] | None) -> Proposal:
+        """This trial's design (decided once): warm start, guided, or the base sampler's, screened."""
+        with self._lock:
+            if trial._trial_id in self._decided:
+                return self._decided[trial._trial_id]
+        self._wait_for_earlier_claims(study, trial)
+        with self._lock:
+            if trial._trial_id in self._decided:
+                return self._decided[trial._trial_id]
+            observations, pending, tried = self._history(study, trial)
+            self._search.tell(observations)
+            fixed = self._fixed(study, trial)
+            kind = self._search.plan(pending)
+            if kind == "base" and self._map.complete:
+                base_params = base_relative() if base_relative is not None else {}
+                proposal = self._search.screen_base(self._base_arch(study, trial, base_params, fixed), tried,
+                                                    fixed=fixed)
             else:
-                params[decision.name] = self._base.sample_independent(study, trial, name, self._dists[name])
-        return self._space.format(params)
+                proposal = self._search.propose(tried, fixed=fixed, kind="warm_start" if kind == "warm_start"
+                                                else "guided")
+            attrs = {ATTR_ARCH: proposal.arch, ATTR_SOURCE: proposal.source,
+                     ATTR_PRED: proposal.predicted_latency_ms, ATTR_UPPER: proposal.latency_upper_ms,
+                     ATTR_SCALE: proposal.latency_scale, ATTR_PFEAS: proposal.p_feasible}
+            if proposal.predicted_accuracy is not None:
+                attrs[ATTR_ACC] = proposal.predicted_accuracy
+            for key, value in attrs.items():
+                study._storage.set_trial_system_attr(trial._trial_id, key, value)
+            self._claimed.add(proposal.arch)
+            self._decided[trial._trial_id] = proposal
+            return proposal
 
-    def _repair(self, arch: str, tried: set[str]) -> str | None:
-        """The best feasible, untried neighbour (one or two decisions changed)."""
-        center = np.array(self._space.indices_of(arch))
-        card = self._space.cardinalities
-        singles = [(d, c) for d in range(len(center)) for c in range(int(card[d])) if c != center[d]]
-        rows = []
-        for d, c in singles:
-            row = center.copy()
-            row[d] = c
-            rows.append(row)
-        n_double = max(0, self._max_repairs - len(rows))
-        for _ in range(n_double):
-            row = center.copy()
-            for d in self._rng.choice(len(center), size=min(2, len(center)), replace=False):
-                row[d] = (row[d] + self._rng.integers(1, card[d])) % card[d]
-            rows.append(row)
-        idx = np.unique(np.array(rows, dtype=np.int64), axis=0)
-        candidates = [a for a in self._space.from_indices(idx) if a not in tried]
-        if not candidates:
-            return None
-        screen = self._guide.screen(candidates)
-        ok = np.flatnonzero(screen.feasible(self._guide.latency_budget_ms))
-        if ok.size == 0:
-            return None
-        if screen.accuracy is not None:
-            best = ok[np.argmax(screen.accuracy[ok])]
-        else:
-            changes = (self._space.to_indices(candidates) != center).sum(axis=1)
-            best = ok[np.lexsort((screen.latency_upper_ms[ok], changes[ok]))[0]]
-        return candidates[int(best)]
+    def _base_arch(self, study: Study, trial: FrozenTrial, base_params: Mapping[str, Any],
+                   fixed: Mapping[int, int]) -> str:
+        """The base sampler's design: its relative params where it has them, else its independent draws."""
+        dists = self._map.distributions()
+        row = []
+        for d, decision in enumerate(self._space.decisions):
+            if d in fixed:
+                row.append(fixed[d])
+                continue
+            name = self._map.param_names()[decision.name]
+            value = base_params[name] if name in base_params else self._base.sample_independent(
+                study, trial, name, dists[name])
+            row.append(self._map.indices_of({name: value})[d])
+        return self._space.from_indices(np.array([row]))[0]

@@ -10,9 +10,9 @@ from optuna.samplers import BaseSampler
 
 from edgeopt_plugins._values import check_seed
 from edgeopt_plugins.data import MetricTable
-from edgeopt_plugins.optimizer import ProxyGuide
-from edgeopt_plugins.optimizer._proxy_guide import AccuracySource
+from edgeopt_plugins.optimizer import AccuracySpec, ProxyGuide
 from edgeopt_plugins.samplers._guided import GuidedSampler, LatencySpec
+from edgeopt_plugins.samplers._params import ChoiceValues
 from edgeopt_plugins.spaces import ArchLike, SearchSpace
 
 __all__ = ["ProxySampler"]
@@ -22,29 +22,36 @@ class ProxySampler(GuidedSampler):
     """An Optuna sampler for one target device, driven by proxy devices adapted to it.
 
     The proxies' measured latencies are adapted to the target from its profile (the
-    hierarchical adaptation by default, or the published one); the first trials are
-    the most accurate designs predicted to fit the budget, later ones are screened
-    base-sampler proposals, and every latency the objective reports refits the adaptation.
+    hierarchical adaptation by default, or the published one), and every latency
+    the objective reports refits the adaptation and recalibrates its bound. How
+    trials are chosen, and how the guidance yields to the base sampler when it is
+    wrong, is described in :class:`~edgeopt_plugins.samplers.GuidedSampler`.
+
+    Accuracy is used only when you name it (``accuracy="table"`` for the space's
+    benchmark table, ``"table:cifar100"``, an accuracy table or a function); by
+    default it is unknown and learned from the study's objective values.
 
     Args:
         profile: The device: a :class:`~edgeopt_plugins.devices.DeviceProfile`, a profile
             CSV path, or ``{arch: latency_ms}`` (then give ``space``).
-        latency_budget_ms: Designs are screened so that their upper bound fits it.
+        latency_budget_ms: The latency budget the designs should fit.
         proxies: Latency table of the proxy devices (default: the space's benchmark table).
         space: The search space, when the profile does not say it.
         data_dir: Benchmark data folder.
         exclude_devices: Table devices not used as proxies.
         method: ``"hierarchical"`` (default), ``"published"`` or ``"proxy"``.
         proxy: Force one proxy device (or a set).
-        accuracy: Accuracy table or function for warm starts and repairs (default: the space's table).
-        confidence: Confidence of the heuristic upper bound (see :func:`~edgeopt_plugins.optimizer._proxy_guide.upper_margin`).
-        base_sampler: Sampler whose proposals are screened (default TPE).
+        accuracy: Where accuracy comes from (default ``None``: unknown, learned online).
+        confidence: Confidence of the latency upper bound.
+        base_sampler: Sampler of the base trials and of non-architecture parameters (default TPE).
         seed: Seed of the sampler and the adaptation.
-        param_names: The study's parameter names, if not the space's decision names.
+        param_names: The study's parameter names, if not the space's decision names (default: detected).
+        choice_values: The study's spelling of the choices, if not the space's.
         latency_from: Where the objective reports measured latency (see :func:`latency_reader`).
-        n_warm_start: How many predicted-best designs to try first.
-        n_explore: How many trials then follow the designs that plausibly fit (median prediction).
-        candidates: Only warm-start with these architectures.
+        n_warm_start: Warm-start designs when no accuracy is named.
+        candidates: Only guide towards these architectures.
+        **options: Further options of :class:`GuidedSampler` (``min_p_feasible``, ``min_base_share``,
+            ``claim_timeout_s``).
 
     Example:
         >>> import optuna
@@ -64,19 +71,21 @@ class ProxySampler(GuidedSampler):
         exclude_devices: Iterable[str] = (),
         method: str = "hierarchical",
         proxy: str | Sequence[str] | None = None,
-        accuracy: AccuracySource = None,
+        accuracy: AccuracySpec = None,
         confidence: float = 0.95,
         base_sampler: BaseSampler | None = None,
         seed: int | None = None,
         param_names: Mapping[str, str] | None = None,
+        choice_values: ChoiceValues | None = None,
         latency_from: LatencySpec = "user_attr:latency_ms",
-        n_warm_start: int = 5,
-        n_explore: int = 20,
+        n_warm_start: int = 3,
         candidates: Iterable[ArchLike] | None = None,
+        **options: Any,
     ) -> None:
         check_seed(seed, allow_none=True)  # before the adaptation uses it
         guide = ProxyGuide(profile, latency_budget_ms, proxies=proxies, space=space, data_dir=data_dir,
                            exclude_devices=exclude_devices, method=method, proxy=proxy, accuracy=accuracy,
                            confidence=confidence, candidates=candidates, seed=seed or 0)
         super().__init__(guide, base_sampler=base_sampler, seed=seed, param_names=param_names,
-                         latency_from=latency_from, n_warm_start=n_warm_start, n_explore=n_explore)
+                         choice_values=choice_values, latency_from=latency_from, n_warm_start=n_warm_start,
+                         **options)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from edgeopt_plugins.optimizer import ConditionedGuide, ConditionedModel
+from edgeopt_plugins.optimizer import AccuracySpec, ConditionedGuide, ConditionedModel
 from edgeopt_plugins.spaces import ArchLike
 from edgeopt_plugins.strategies._strategy import GuidedStrategy
 
@@ -16,10 +16,12 @@ __all__ = ["DeviceConditionedStrategy"]
 class DeviceConditionedStrategy(GuidedStrategy):
     """An NNI 3.0 strategy for one target device, seeded and screened by a fitted model.
 
-    It evaluates the learned optimizer's top designs first, then runs aging
-    evolution whose candidates are screened with the model's calibrated latency
-    upper bound before they cost a trial; every latency the evaluator reports
-    (``{"default": accuracy, "latency_ms": ms}``) refines the device's representation.
+    Guided proposals use the model's calibrated latency bound (recalibrated on the
+    device's measurements) and, only when you name it (``accuracy="model"``, a table
+    or a function), an accuracy; otherwise the objective is learned from the reported
+    metrics. Aging evolution supplies the base proposals (see :class:`GuidedStrategy`).
+    Every latency the evaluator reports (``{"default": accuracy, "latency_ms": ms}``)
+    refines the device's representation.
 
     Args:
         model: A fitted :class:`~edgeopt_plugins.optimizer.ConditionedModel` or its folder.
@@ -27,7 +29,9 @@ class DeviceConditionedStrategy(GuidedStrategy):
             or ``{arch: latency_ms}``.
         latency_budget_ms: The budget the upper bound must fit.
         confidence: Confidence of the upper bound.
-        candidates: Only warm-start with these (deployable) architectures.
+        candidates: Only guide towards these (deployable) architectures.
+        accuracy: Where accuracy comes from (default ``None``: unknown, learned online).
+        data_dir: Benchmark data folder (for ``accuracy="table"``).
         **kwargs: Options of :class:`GuidedStrategy` (``n_warm_start``, ``population_size``,
             ``sample_size``, ``mutation_prob``, ``labels``, ``latency_from``, ``seed``, ...).
 
@@ -46,7 +50,10 @@ class DeviceConditionedStrategy(GuidedStrategy):
         latency_budget_ms: float,
         confidence: float = 0.95,
         candidates: Iterable[ArchLike] | None = None,
+        accuracy: AccuracySpec = None,
+        data_dir: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        guide = ConditionedGuide(model, profile, latency_budget_ms, confidence=confidence, candidates=candidates)
+        guide = ConditionedGuide(model, profile, latency_budget_ms, confidence=confidence, candidates=candidates,
+                                 accuracy=accuracy, data_dir=data_dir)
         super().__init__(guide, **kwargs)

@@ -14,7 +14,10 @@ _GUIDE_OPTIONS = ("proxies", "space", "data_dir", "exclude_devices", "method", "
 
 
 class ProxyStrategy(GuidedStrategy):
-    """An NNI 3.0 strategy for one target device, seeded and screened by adapted proxy devices.
+    """An NNI 3.0 strategy for one target device, guided by adapted proxy devices.
+
+    Accuracy is used only when you name it (``accuracy="table"``, a table or a function);
+    otherwise the objective is learned from the reported metrics (see :class:`GuidedStrategy`).
 
     Args:
         profile: The device (a :class:`~edgeopt_plugins.devices.DeviceProfile`, a CSV path, or

@@ -65,9 +65,23 @@ class NNISearchResult:
     strategy: Strategy
     engine: SequentialExecutionEngine = field(repr=False)
 
-    def best(self) -> NNITrial | None:
-        """The trial with the highest metric (the earliest among equals), or ``None``."""
-        done = [t for t in self.trials if t.metric is not None]
+    def best(self, latency_budget_ms: float | None = None) -> NNITrial | None:
+        """The best *feasible* trial: the highest metric among trials whose reported latency fits the budget.
+
+        Args:
+            latency_budget_ms: The budget (default: the strategy's guide's, if it has one). Trials that
+                reported a latency over it are left out; trials that reported none are kept (their
+                latency is unknown). Without any budget: the trial with the highest metric.
+
+        Returns:
+            The earliest among equals, or ``None`` when no trial qualifies.
+        """
+        budget = latency_budget_ms
+        if budget is None:
+            guide = getattr(self.strategy, "guide", None)
+            budget = getattr(guide, "latency_budget_ms", None)
+        done = [t for t in self.trials if t.metric is not None
+                and (budget is None or t.latency_ms is None or t.latency_ms <= budget)]
         return max(done, key=lambda t: t.metric) if done else None  # type: ignore[arg-type, return-value]
 
     def state_dict(self) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -12,9 +12,9 @@ from edgeopt_plugins.spaces import get_space
 SPACE = get_space("nb201")
 
 
-def true_latency(archs: Sequence[str]) -> np.ndarray:
-    """A synthetic device: 1 ms plus the space's MFLOPs scaled."""
-    return 1.0 + SPACE.flops(list(archs)) / 20.0
+def true_latency(archs: Sequence[str] | np.ndarray) -> np.ndarray:
+    """A synthetic device: 1 ms plus the space's MFLOPs scaled (strings or an index matrix)."""
+    return 1.0 + SPACE.flops(archs if isinstance(archs, np.ndarray) else list(archs)) / 20.0
 
 
 def true_accuracy(archs: Sequence[str]) -> np.ndarray:
@@ -25,25 +25,40 @@ def true_accuracy(archs: Sequence[str]) -> np.ndarray:
 
 
 class FormulaGuide(GuideBase):
-    """Predicts the true latency times ``bias`` until it has seen measurements, then learns the bias."""
+    """Predicts the true latency times ``bias`` until it has seen measurements, then learns the bias.
 
-    def __init__(self, budget_ms: float | None, *, bias: float = 1.3, margin: float = 1.05) -> None:
+    ``accuracy=True`` names the true accuracy (the user said where accuracy comes from);
+    ``False`` leaves it unknown; a callable names that accuracy instead.
+    """
+
+    def __init__(self, budget_ms: float | None, *, bias: float = 1.3, margin: float = 1.05,
+                 accuracy: bool | Callable[[Sequence[str]], np.ndarray] = True, learn: bool = True) -> None:
         super().__init__(SPACE, budget_ms)
         self.bias = bias
         self.margin = margin
         self.refits = 0
+        self.learn = learn
+        self._accuracy = true_accuracy if accuracy is True else (accuracy or None)
 
     def _refit(self, measurements: dict[str, float]) -> None:
-        archs = list(measurements)
-        ratio = np.array(list(measurements.values())) / true_latency(archs)
-        self.bias = float(np.exp(np.mean(np.log(ratio))))
         self.refits += 1
+        if self.learn:
+            archs = list(measurements)
+            ratio = np.array(list(measurements.values())) / true_latency(archs)
+            self.bias = float(np.exp(np.mean(np.log(ratio))))
+            self._forget_ranking()
 
     def screen(self, archs: Sequence[str]) -> Screening:
         mean = true_latency(archs) * self.bias
-        return Screening(mean, mean * self.margin, true_accuracy(archs))
+        return Screening(mean, mean * self.margin, None if self._accuracy is None else self._accuracy(archs))
+
+    def latency_of(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean = true_latency(indices) * self.bias
+        return mean, mean * self.margin
 
     def warm_start(self, n: int, *, confidence: float | None = None) -> list[str]:
+        if self._accuracy is None or self.latency_budget_ms is None:
+            return []
         archs = SPACE.sample(400, seed=0)
         s = self.screen(archs)
         bound = s.latency_ms if confidence is not None and confidence <= 0.5 else s.latency_upper_ms

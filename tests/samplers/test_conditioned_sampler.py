@@ -7,10 +7,10 @@ import optuna
 import pytest
 
 from edgeopt_plugins.devices import DeviceProfile
-from edgeopt_plugins.exceptions import InputError
+from edgeopt_plugins.exceptions import EdgeOptWarning, InputError
 from edgeopt_plugins.optimizer import ConditionedModel
 from edgeopt_plugins.samplers import DeviceConditionedSampler
-from edgeopt_plugins.samplers._guided import ATTR_ARCH, ATTR_PRED, ATTR_SOURCE, ATTR_UPPER
+from edgeopt_plugins.samplers._guided import ATTR_ACC, ATTR_ARCH, ATTR_SOURCE
 from edgeopt_plugins.spaces import get_space
 from tests._approach2 import HELD_OUT
 
@@ -39,30 +39,48 @@ def _objective(lat, acc, budget, report=True):
     return objective
 
 
-def test_first_trials_are_the_learned_optimizers_designs(setup):
+def test_the_models_accuracy_is_used_only_when_named(setup):
     model, profile, lat, acc, budget = setup
-    expected = [d.arch for d in model.recommend(profile, latency_budget_ms=budget, top_k=3)]
-    sampler = DeviceConditionedSampler(model=model, profile=profile, latency_budget_ms=budget, seed=0, n_warm_start=3)
-    study = optuna.create_study(direction="maximize", sampler=sampler)
+    named = DeviceConditionedSampler(model=model, profile=profile, latency_budget_ms=budget, seed=0, accuracy="model")
+    study = optuna.create_study(direction="maximize", sampler=named)
     study.optimize(_objective(lat, acc, budget), n_trials=6)
-    # the first design is the learned optimizer's best; later warm-start picks may move as the
-    # device's measurements update its posterior
-    assert study.trials[0].system_attrs[ATTR_ARCH] == expected[0]
-    assert all(t.system_attrs[ATTR_SOURCE] == "warm_start" for t in study.trials[:3])
-    assert all(t.system_attrs[ATTR_UPPER] <= budget for t in study.trials[:3])
-    explore = [t for t in study.trials if t.system_attrs[ATTR_SOURCE] == "explore"]
-    assert explore and all(t.system_attrs[ATTR_PRED] <= budget for t in explore)  # plausibly feasible
-    assert len(sampler.guide.observed) == 5  # the device profile grows with every reported latency
+    first = study.trials[0].system_attrs
+    assert first[ATTR_SOURCE] == "guided" and first[ATTR_ACC] == pytest.approx(acc[first[ATTR_ARCH]])
+    recommended = {d.arch for d in model.recommend(profile, latency_budget_ms=budget, top_k=16)}
+    assert recommended <= set(named.search._pool_archs)  # the learned optimizer's designs are candidates
+    assert len(named.guide.observed) == 5  # the device profile grows with every reported latency
+
+    unknown = DeviceConditionedSampler(model=model, profile=profile, latency_budget_ms=budget, seed=0)
+    study = optuna.create_study(direction="maximize", sampler=unknown)
+    study.optimize(_objective(lat, acc, budget), n_trials=4)
+    assert [t.system_attrs[ATTR_SOURCE] for t in study.trials[:3]] == ["warm_start"] * 3
+    assert all(ATTR_ACC not in t.system_attrs for t in study.trials)  # no hidden oracle
+    assert unknown.guide.screen(list(lat)[:3]).accuracy is None
 
 
-def test_plain_objective_works_unchanged(setup, tmp_path):
+def test_plain_objective_works_with_one_warning(setup, tmp_path):
     model, profile, lat, acc, budget = setup
     csv = profile.write(tmp_path / "dev.csv")
     sampler = DeviceConditionedSampler(model=model, profile=str(csv), latency_budget_ms=budget, seed=1)
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    study.optimize(_objective(lat, acc, budget, report=False), n_trials=8)
+    with pytest.warns(EdgeOptWarning, match="none reported a latency"):
+        study.optimize(_objective(lat, acc, budget, report=False), n_trials=8)
     assert len({t.system_attrs[ATTR_ARCH] for t in study.trials}) == 8
     assert sampler.guide.observed == {}
+
+
+def test_sampler_and_study_pickle(setup):
+    import copy
+    import pickle
+
+    model, profile, lat, acc, budget = setup
+    sampler = DeviceConditionedSampler(model=model, profile=profile, latency_budget_ms=budget, seed=3)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(_objective(lat, acc, budget), n_trials=3)
+    clone = copy.deepcopy(study)
+    clone.optimize(_objective(lat, acc, budget), n_trials=1)
+    restored = pickle.loads(pickle.dumps(sampler))
+    assert restored.guide.observed == sampler.guide.observed and len(clone.trials) == 4
 
 
 def test_dict_profile_parallel_sqlite(setup, tmp_path):
@@ -81,6 +99,8 @@ def test_model_folder_and_bad_arguments(setup, tiny_model_dir):
     assert sampler.guide.model.space.name == "nb201"
     with pytest.raises(InputError, match="latency_budget_ms must be a positive number"):
         DeviceConditionedSampler(model=tiny_model_dir, profile=profile, latency_budget_ms=-1)
+    with pytest.raises(InputError, match="accuracy must be None"):
+        DeviceConditionedSampler(model=tiny_model_dir, profile=profile, latency_budget_ms=budget, accuracy="oracle")
     with pytest.raises(InputError, match="confidence"):
         DeviceConditionedSampler(model=tiny_model_dir, profile=profile, latency_budget_ms=budget, confidence=1.5)
     with pytest.raises(InputError, match="expected 'nb201'"):
