@@ -196,7 +196,8 @@ _WORKER = textwrap.dedent("""
     kind, where, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
     storage = (f"sqlite:///{where}" if kind == "sqlite"
                else optuna.storages.JournalStorage(JournalFileBackend(where)))
-    sampler = GuidedSampler(FormulaGuide(BUDGET, bias=1.0, accuracy=False), seed=seed)
+    # a generous claim timeout: on a loaded CI machine the other process may take seconds to claim
+    sampler = GuidedSampler(FormulaGuide(BUDGET, bias=1.0, accuracy=False), seed=seed, claim_timeout_s=60.0)
     study = optuna.load_study(study_name="shared", storage=storage, sampler=sampler)
     study.optimize(_renamed_objective(list(SPACE.names)), n_trials=10)
 """)
