@@ -16,12 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from edgeopt_plugins._io import display_path
-from edgeopt_plugins.cli._common import add_data_dir, add_space, fraction, write_csv
-from edgeopt_plugins.data import load_table
+from edgeopt_plugins.cli._common import add_data_dir, add_space, add_tables, fraction, latency_table, write_csv
 from edgeopt_plugins.devices import DeviceProfile, read_arch_list
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.predictors import ADAPT_METHODS, ProxyAdapter, as_measurements
-from edgeopt_plugins.spaces import SearchSpace, get_space
+from edgeopt_plugins.spaces import BUILTIN_NAMES, SearchSpace
 
 __all__ = ["METHODS", "PredictMethod"]
 
@@ -55,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".csv":
         raise InputError(f"{args.out}: --out must end in .csv")
-    space = get_space(args.space)
+    space = args.space
     archs = read_arch_list(args.archs, space, unique=False)
     profile = DeviceProfile.read(args.profile, space=space)
     frame = METHODS[args.method].predict(args, space, archs, profile)
@@ -68,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- method: proxy
 def _proxy_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("--method proxy")
+    add_tables(group, "the proxy devices")
     group.add_argument("--proxy", default=None,
                        help="force one proxy device (a column of the table); default: all devices of the table")
     group.add_argument("--adapt", choices=ADAPT_METHODS, default="hierarchical",
@@ -77,11 +77,11 @@ def _proxy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _predict_proxy(args: argparse.Namespace, space: SearchSpace, archs: list[str], profile: DeviceProfile) -> pd.DataFrame:
-    """Proxies from the table under --data-dir, adapted to the target's profile."""
+    """Proxies from --tables (or the benchmark table under --data-dir), adapted to the target's profile."""
     target = as_measurements(profile, space=space)
-    table = load_table(space.name, "latency_ms", data_dir=args.data_dir)
+    table = latency_table(args)
     if args.proxy is not None and args.proxy not in table.devices:
-        raise InputError(f"--proxy {args.proxy!r} is not a device of the {space.name} table "
+        raise InputError(f"--proxy {args.proxy!r} is not a device of the {space.name} proxy table "
                          f"(known: {', '.join(table.devices)})")
     adapter = ProxyAdapter(table, method=args.adapt, proxy=args.proxy, seed=args.seed)
     model = adapter.fit(target)
@@ -113,7 +113,7 @@ def _predict_conditioned(args: argparse.Namespace, space: SearchSpace, archs: li
 
     if args.model is None:
         raise InputError("--method conditioned needs --model (a folder written by `edgeopt fit`)")
-    model = ConditionedModel.load(args.model)
+    model = ConditionedModel.load(args.model, space=space if space.name not in BUILTIN_NAMES else None)
     if model.space.name != space.name:
         raise InputError(f"{display_path(args.model)}: the model is for space {model.space.name!r}; "
                          f"pass --space {model.space.name}")
