@@ -78,6 +78,8 @@ _GROUP_SIZE = {"nb201": 32, "ofa": 8, "ofa_quant": 8}
 SPREAD_WARNING = 0.15
 #: A profile whose split-half rank stability is below this is flagged.
 STABILITY_WARNING = 0.9
+#: Fewer architectures give no rank stability (a correlation of a handful of points says nothing).
+_STABILITY_MIN_ARCHS = 8
 _NB201_RESOLUTION = 32
 #: Outlier threshold in scaled MADs, and the MAD-to-sigma factor of a normal distribution.
 _OUTLIER_MADS = 3.0
@@ -419,7 +421,7 @@ class TorchDevice(BaseDevice):
         rel_iqr = measured["latency_iqr_ms"][keep] / measured["latency_ms"][keep]
         spread = float(np.median(rel_iqr))
         stability = None
-        if keep.sum() >= 3 and self.repeats >= 4:
+        if keep.sum() >= _STABILITY_MIN_ARCHS and self.repeats >= 4:
             from scipy.stats import spearmanr
 
             with np.errstate(invalid="ignore"), warnings.catch_warnings():

@@ -46,8 +46,8 @@ _SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 
 
 def available_spaces() -> tuple[str, ...]:
-    """Names accepted by :func:`get_space`: the built-in spaces, then user spaces of this process."""
-    return BUILTIN_NAMES + tuple(n for n in _USER if n not in _FACTORIES)
+    """Names of the built-in spaces (spaces of your own are found by :func:`resolve_space`)."""
+    return BUILTIN_NAMES
 
 
 def register_space(space: SearchSpace) -> SearchSpace:
@@ -78,7 +78,8 @@ def get_space(name: str | SearchSpace) -> SearchSpace:
         return _INSTANCES[name]
     if isinstance(name, str) and name in _USER:
         return _USER[name]
-    raise InputError(f"unknown search space {name!r} (expected one of {', '.join(available_spaces())}, "
+    known = ", ".join((*BUILTIN_NAMES, *_USER))
+    raise InputError(f"unknown search space {name!r} (expected one of {known}, "
                      "or a space of your own as module:attribute or a spec .json file)")
 
 
