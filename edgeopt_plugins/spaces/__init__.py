@@ -32,6 +32,7 @@ from edgeopt_plugins.spaces._registry import (
     resolve_space,
     saved_space,
     space_record,
+    space_reference,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "space_record",
     "import_object",
     "saved_space",
+    "space_reference",
     "from_optuna",
     "from_nni",
     "space_from_spec",

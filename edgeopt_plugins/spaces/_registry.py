@@ -28,7 +28,7 @@ from edgeopt_plugins.spaces._nb201 import NB201Space
 from edgeopt_plugins.spaces._ofa import OFASpace
 
 __all__ = ["BUILTIN_NAMES", "get_space", "available_spaces", "register_space", "resolve_space", "import_object",
-           "space_record", "saved_space"]
+           "space_record", "saved_space", "space_reference"]
 
 _FACTORIES: dict[str, Callable[[], SearchSpace]] = {
     "nb201": NB201Space,
@@ -155,6 +155,21 @@ def import_object(text: str, what: str) -> Any:
             raise InputError(f"{what} {text!r}: {module_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
     return obj
+
+
+def space_reference(space: SearchSpace) -> str:
+    """What finds ``space`` again in another process: its name if built in, else how it was resolved.
+
+    Raises:
+        InputError: for a space of your own made in this process only (no ``module:attr`` or spec file).
+    """
+    if space.name in _FACTORIES:
+        return space.name
+    ref = getattr(space, "ref", None)
+    if not ref:
+        raise InputError(f"space {space.name!r} was made in this process only; name it as module:attr or a spec "
+                         "file (resolve_space) so that other processes can find it")
+    return str(ref)
 
 
 def space_record(space: SearchSpace) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from torch import nn
 
@@ -33,3 +34,23 @@ def make_space():
 
 
 SPACE = from_optuna(DISTRIBUTIONS, name="toy_convnet", build=build, input_shape=(3, 8, 8))
+
+
+def stand_in_accuracy(archs: list[str]) -> list[float]:
+    """Accuracy grows with the model's FLOPs and saturates (a test stand-in)."""
+    mflops = SPACE.features(list(archs))[:, 0]
+    return [float(v) for v in 95.0 - 20.0 * np.exp(-mflops / 0.02)]
+
+
+def device_table(n_devices: int = 6, *, seed: int = 0):
+    """Synthetic devices over every design: latency a weighted sum of the layer statistics, plus noise."""
+    from edgeopt_plugins.data import MetricTable
+
+    archs = SPACE.enumerate()
+    feats = SPACE.features(archs)
+    feats = feats / np.maximum(feats.mean(axis=0), 1e-12)
+    rng = np.random.default_rng(seed)
+    cols = [(0.1 + feats @ rng.uniform(0.0, 1.0, size=feats.shape[1])) * np.exp(rng.normal(0, 0.02, len(archs)))
+            for _ in range(n_devices)]
+    return MetricTable(SPACE, "latency_ms", archs, [f"dev{j}" for j in range(n_devices)], np.column_stack(cols),
+                       source="toy devices")
