@@ -62,7 +62,8 @@ MODEL_FORMAT_VERSION = 1
 DEFAULT_DATASETS = {"nb201": "cifar10", "mnasnet": "imagenet"}
 #: Budgets are shrunk by these factors to find feasible proposals before giving up.
 _RETRY_SHRINK = (0.5, 0.2, 0.05)
-#: Random designs added to the table designs when proposals of a large space all miss the budget.
+#: Random designs added to the table designs when proposals of a large space all miss the budget
+#: (an eighth of it for spaces whose features are counted on built models).
 _FALLBACK_SAMPLE = 4096
 
 
@@ -386,8 +387,8 @@ class ConditionedModel:
             if missing:
                 # Last resort: exact screening of every design (small spaces) or of the training
                 # tables' designs plus a fixed random sample (large spaces).
-                full = candidate_pool(self.space, self.predictor.metrics["latency_ms"].table.indices,
-                                      _FALLBACK_SAMPLE, 0)
+                sample = _FALLBACK_SAMPLE // 8 if self.space.costly_features else _FALLBACK_SAMPLE
+                full = candidate_pool(self.space, self.predictor.metrics["latency_ms"].table.indices, sample, 0)
                 sub_task = Task(*(a[missing] for a in (task.budget_ms, task.multiplier, task.tradeoff,
                                                        task.energy_budget_mj, task.energy_multiplier)))
                 for i, pick in zip(missing, self._screen_shared(emb[missing], sub_task, full, top_k)):

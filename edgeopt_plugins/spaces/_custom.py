@@ -11,7 +11,10 @@ With a ``build`` (architecture params -> ``torch.nn.Module``) and an
 (:class:`~edgeopt_plugins.devices.TorchDevice`), exported for a remote device
 (:class:`~edgeopt_plugins.devices.CommandDevice`), and it has features: layer
 statistics of the built model counted by PyTorch (:data:`LAYER_FEATURES`), cached
-per architecture.
+per architecture. Counting is per distinct leaf-module call (a 3x3 depthwise
+convolution on a 96 x 16 x 16 input is counted once for the whole space), which makes a
+design cost one model build and one plain forward pass; the first designs are also
+counted as a whole, and if that finds FLOPs outside leaf modules every design is.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ InputShape = Sequence[int] | Callable[[dict[str, Any]], Sequence[int]]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 #: Feature batches larger than this show a progress bar (when ``progress`` allows it).
 _PROGRESS_FROM = 200
+#: The first designs are counted both per leaf module and as a whole: if any has FLOPs outside
+#: its leaf modules (a matmul in a block's forward), every design is counted as a whole.
+_CHECK_WHOLE_MODEL = 3
 
 
 @dataclass(frozen=True)
@@ -218,6 +224,9 @@ class CustomSpace(SearchSpace):
         self.ref = ref
         self.progress = progress
         self._feature_cache: dict[tuple[int, ...], np.ndarray] = {}
+        self._leaf_flops: dict[tuple, int] = {}  # FLOPs of each distinct leaf-module call, counted once
+        self._checked = 0
+        self._whole_model = False  # set when a model has FLOPs outside its leaf modules
         self._cache_file: Path | None = None
         if build is not None:
             self.features(self.from_indices(np.zeros(len(self.decisions), dtype=np.int64)))  # fail early, one line
@@ -379,7 +388,16 @@ class CustomSpace(SearchSpace):
         model = self.build_model(arch)
         example = torch.zeros(1, *self.input_shape_of(arch))
         try:
-            return layer_statistics(model, example)
+            if self._whole_model:
+                return layer_statistics(model, example)
+            fast = layer_statistics(model, example, leaf_flops=self._leaf_flops)
+            if self._checked < _CHECK_WHOLE_MODEL:  # are there FLOPs outside leaf modules?
+                self._checked += 1
+                whole = layer_statistics(model, example)
+                if not np.allclose(whole, fast, rtol=1e-9, atol=0.0):
+                    self._whole_model = True
+                    return whole
+            return fast
         except Exception as err:  # noqa: BLE001 - the user's model failed to run
             reason = (str(err).strip().splitlines() or [""])[0][:200]
             raise InputError(f"space {self.name!r}: the model of {arch} failed on an input of shape "

@@ -73,12 +73,25 @@ def _tensors(value: Any) -> list[Any]:
     return []
 
 
-def layer_statistics(model: Any, example: Any) -> np.ndarray:
+def _leaf_key(module: Any, inputs: tuple) -> tuple:
+    """What a leaf call's FLOPs depend on: the module's type and settings, its parameter and input shapes."""
+    return (type(module), module.extra_repr(), tuple(tuple(p.shape) for p in module.parameters(recurse=False)),
+            tuple((tuple(t.shape), t.dtype) for t in _tensors(inputs)))
+
+
+def layer_statistics(model: Any, example: Any, *, leaf_flops: dict | None = None) -> np.ndarray:
     """The :data:`LAYER_FEATURES` of ``model`` on one input.
 
     Args:
         model: A ``torch.nn.Module`` (put in eval mode for the count).
         example: Its input (batch 1), a tensor or a tuple of tensors.
+        leaf_flops: A dict shared between calls. Without it, the whole forward pass runs
+            under ``FlopCounterMode``, which also counts operations outside leaf modules
+            (``torch.matmul`` in a block's ``forward``). With it, each distinct leaf call
+            (module type and settings, parameter and input shapes) is counted once, on
+            its own, and reused: later models run at plain speed, but operations outside
+            leaf modules are not counted (check a few models both ways first, as
+            :class:`~edgeopt_plugins.spaces.CustomSpace` does).
 
     Returns:
         A float64 vector aligned with :data:`LAYER_FEATURES`.
@@ -88,24 +101,49 @@ def layer_statistics(model: Any, example: Any) -> np.ndarray:
         >>> from torch import nn
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 10))
         >>> stats = dict(zip(LAYER_FEATURES, layer_statistics(net, torch.zeros(1, 3, 4, 4))))
-        >>> round(stats["mflops_conv"] * 1e6), round(stats["mflops_linear"] * 1e6), stats["weighted_layers"]
-        (6912, 2560, 2.0)
+        >>> round(stats["mflops_conv"] * 1e6), round(stats["mflops_linear"] * 1e6), int(stats["weighted_layers"])
+        (6912, 2560, 2)
+        >>> cache = {}
+        >>> bool((layer_statistics(net, torch.zeros(1, 3, 4, 4), leaf_flops=cache) == list(stats.values())).all())
+        True
     """
+    import contextlib
+
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False) if leaf_flops is None else None
     flops = dict.fromkeys(_KINDS, 0)
     params = dict.fromkeys(_KINDS, 0)
-    totals = {"activation": 0, "peak": 0, "elementwise": 0, "weighted": 0, "leaves": 0}
+    totals = {"flops": 0, "activation": 0, "peak": 0, "elementwise": 0, "weighted": 0, "leaves": 0}
     started: dict[int, int] = {}
+    busy = [False]  # a leaf counted on its own must not be recorded twice
 
     def before(module: Any, inputs: Any) -> None:
-        started[id(module)] = counter.get_total_flops()
+        if counter is not None:
+            started[id(module)] = counter.get_total_flops()
+
+    def leaf_cost(module: Any, inputs: Any) -> int:
+        if counter is not None:
+            return counter.get_total_flops() - started.pop(id(module), counter.get_total_flops())
+        assert leaf_flops is not None
+        key = _leaf_key(module, inputs)
+        if key not in leaf_flops:
+            copies = tuple(t.clone() if isinstance(t, torch.Tensor) else t for t in inputs)
+            busy[0] = True
+            try:
+                with FlopCounterMode(display=False) as alone:
+                    module(*copies)
+            finally:
+                busy[0] = False
+            leaf_flops[key] = alone.get_total_flops()
+        return leaf_flops[key]
 
     def after(module: Any, inputs: Any, output: Any) -> None:
+        if busy[0]:
+            return
         kind = layer_kind(module)
-        spent = counter.get_total_flops() - started.pop(id(module), counter.get_total_flops())
+        spent = leaf_cost(module, inputs)
         n_params = sum(p.numel() for p in module.parameters(recurse=False))
         out_elems = sum(t.numel() for t in _tensors(output))
         if kind in flops:
@@ -113,6 +151,7 @@ def layer_statistics(model: Any, example: Any) -> np.ndarray:
             params[kind] += n_params
         else:
             totals["elementwise"] += out_elems
+        totals["flops"] += spent
         totals["activation"] += out_elems
         totals["peak"] = max(totals["peak"], out_elems)
         totals["weighted"] += int(n_params > 0)
@@ -122,15 +161,17 @@ def layer_statistics(model: Any, example: Any) -> np.ndarray:
     handles = [h for m in leaves for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))]
     args = example if isinstance(example, tuple) else (example,)
     was_training = model.training
-    model.eval()
+    if was_training:
+        model.eval()
     try:
-        with torch.no_grad(), counter:
+        with torch.no_grad(), counter if counter is not None else contextlib.nullcontext():
             model(*args)
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
-    total = counter.get_total_flops()
+        if was_training:
+            model.train()
+    total = counter.get_total_flops() if counter is not None else totals["flops"]
     mb = 4.0 / 1e6  # float32 bytes, in MB
     row = [
         total / 1e6,
