@@ -22,6 +22,7 @@ __all__ = [
     "add_quiet",
     "add_space",
     "add_tables",
+    "check_table_source",
     "latency_table",
     "space_arg",
     "check_output_file",
@@ -71,13 +72,18 @@ def add_tables(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def latency_table(args: argparse.Namespace) -> MetricTable:
-    """``--tables`` merged into one table, or the benchmark table of ``--space`` under ``--data-dir``."""
-    if getattr(args, "tables", None):
-        return MetricTable.from_profiles(args.tables, space=args.space, source="--tables")
-    if args.space.name not in BUILTIN_NAMES:
+def check_table_source(args: argparse.Namespace) -> None:
+    """Refuse early (before reading other files) a space of your own without ``--tables``."""
+    if not getattr(args, "tables", None) and args.space.name not in BUILTIN_NAMES:
         raise InputError(f"space {args.space.name!r} has no benchmark table: give its measurements with --tables "
                          "(profiles from `edgeopt profile`, or CSVs arch,latency_ms)")
+
+
+def latency_table(args: argparse.Namespace) -> MetricTable:
+    """``--tables`` merged into one table, or the benchmark table of ``--space`` under ``--data-dir``."""
+    check_table_source(args)
+    if getattr(args, "tables", None):
+        return MetricTable.from_profiles(args.tables, space=args.space, source="--tables")
     return load_table(args.space.name, "latency_ms", data_dir=getattr(args, "data_dir", None))
 
 

@@ -17,6 +17,7 @@ __all__ = ["build_parser", "main"]
 COMMAND_MODULES = (
     "_overview",
     "_data",
+    "_space",
     "_profile",
     "_monotonicity",
     "_predict",

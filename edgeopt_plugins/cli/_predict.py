@@ -16,7 +16,15 @@ from pathlib import Path
 import pandas as pd
 
 from edgeopt_plugins._io import display_path
-from edgeopt_plugins.cli._common import add_data_dir, add_space, add_tables, fraction, latency_table, write_csv
+from edgeopt_plugins.cli._common import (
+    add_data_dir,
+    add_space,
+    add_tables,
+    check_table_source,
+    fraction,
+    latency_table,
+    write_csv,
+)
 from edgeopt_plugins.devices import DeviceProfile, read_arch_list
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.predictors import ADAPT_METHODS, ProxyAdapter, as_measurements
@@ -55,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".csv":
         raise InputError(f"{args.out}: --out must end in .csv")
     space = args.space
+    if args.method == "proxy":
+        check_table_source(args)
     archs = read_arch_list(args.archs, space, unique=False)
     profile = DeviceProfile.read(args.profile, space=space)
     frame = METHODS[args.method].predict(args, space, archs, profile)

@@ -266,7 +266,8 @@ class SearchSpace(ABC):
     def all_indices(self) -> np.ndarray:
         """Choice-index matrix of every architecture, in lexicographic order (small spaces only)."""
         if not self.is_finite_enumerable:
-            raise InputError(f"{self.name}: the space has {self.size:.3g} architectures; too many to enumerate")
+            raise InputError(f"{self.name}: the space has {self.size:.3g} architectures; too many to enumerate "
+                             f"(more than {ENUMERATE_LIMIT:,}): draw a sample instead")
         grid = itertools.product(*[range(int(c)) for c in self.cardinalities])
         return np.array(list(grid), dtype=np.int64)
 
