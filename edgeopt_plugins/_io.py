@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from edgeopt_plugins.exceptions import DataNotFoundError, InputError
 
-__all__ = ["atomic_write", "write_json", "write_text", "existing_file", "display_path"]
+__all__ = ["atomic_write", "write_json", "write_text", "existing_file", "read_text_file", "display_path"]
 
 
 @contextlib.contextmanager
@@ -88,6 +88,20 @@ def existing_file(path: str | os.PathLike[str], what: str = "file") -> Path:
     if not os.access(p, os.R_OK):
         raise InputError(f"{display_path(p)}: {what} is not readable (permission denied)")
     return p
+
+
+def read_text_file(path: str | os.PathLike[str], what: str = "file") -> tuple[Path, str]:
+    """``(path, its text)`` of an existing UTF-8 text file, or one clear error naming it.
+
+    Raises:
+        DataNotFoundError: if it does not exist.
+        InputError: for a folder, an unreadable file, or text that is not UTF-8.
+    """
+    p = existing_file(path, what)
+    try:
+        return p, p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{display_path(p)}: not a text file (UTF-8)") from None
 
 
 def display_path(path: str | os.PathLike[str]) -> str:

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from edgeopt_plugins._io import display_path, existing_file
+from edgeopt_plugins._io import display_path, read_text_file
 from edgeopt_plugins.exceptions import ArchitectureError, InputError
 from edgeopt_plugins.spaces import SearchSpace, get_space
 
@@ -90,12 +90,8 @@ def read_arch_list(path: str | os.PathLike[str], space: str | SearchSpace, *, un
         1
     """
     sp = get_space(space)
-    p = existing_file(path, "architecture list")
+    p, text = read_text_file(path, "architecture list")
     shown = display_path(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{shown}: not a text file (UTF-8)") from None
     lines = text.splitlines()
     header = next(csv.reader([lines[0]])) if lines else []
     if "arch" in [h.strip() for h in header]:

@@ -21,6 +21,8 @@ from edgeopt_plugins.spaces import ArchLike, SearchSpace
 __all__ = ["ProxyGuide", "upper_margin"]
 
 AccuracySource = MetricTable | Callable[[list[str]], Any] | None
+#: Designs the warm start chooses from in a space too large to enumerate, with an accuracy function.
+_WARM_POOL = 20_000
 
 
 def upper_margin(measured_ms: np.ndarray, predicted_ms: np.ndarray, confidence: float) -> float:
@@ -78,7 +80,8 @@ class ProxyGuide(GuideBase):
             space's accuracy table when present).
         confidence: Confidence of the (heuristic) upper bound, see :func:`upper_margin`.
         candidates: Designs to warm-start from (default: the whole space when small,
-            else the table's designs).
+            else the table's designs, topped up with random designs to 20,000 when
+            ``accuracy`` is a function that can score them).
         seed: Seed of the adaptation.
     """
 
@@ -114,7 +117,10 @@ class ProxyGuide(GuideBase):
             self._pool_idx = self.space.to_indices(self.pool)
         else:
             indices = table.indices if isinstance(table, MetricTable) else self.adapter.pool.reference_indices
-            self._pool_idx = candidate_pool(self.space, indices, 0, seed)
+            # A proxy table of a few hundred profiled designs leaves the warm start little to choose
+            # from in a large space: an accuracy function scores any design, so add random ones.
+            extra = max(0, _WARM_POOL - len(indices)) if callable(accuracy) else 0
+            self._pool_idx = candidate_pool(self.space, indices, extra, seed)
             self.pool = self.space.from_indices(self._pool_idx)
         self._pool_accuracy = None if self._accuracy is None else self._accuracy(self.pool)
         self._refit_adapter: ProxyAdapter | None = None

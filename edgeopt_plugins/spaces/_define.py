@@ -136,14 +136,10 @@ def read_space_spec(path: str | os.PathLike[str]) -> CustomSpace:
     Raises:
         InputError: for an unreadable or malformed file, naming it.
     """
-    from edgeopt_plugins._io import display_path, existing_file
+    from edgeopt_plugins._io import display_path, read_text_file
 
-    p = existing_file(path, "space spec")
+    p, text = read_text_file(path, "space spec")
     shown = display_path(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{shown}: not a text file (UTF-8)") from None
     if len(text) > 1_000_000:
         raise InputError(f"{shown}: a space spec of {len(text)} characters is implausibly large")
     if p.suffix.lower() in (".yaml", ".yml"):

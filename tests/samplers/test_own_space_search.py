@@ -135,3 +135,16 @@ def test_cli_approach_1_and_2_on_a_user_space(problem, run_cli, tmp_path):
     assert code == 2 and "has no benchmark table: give its measurements with --tables" in err
     code, _, err = run_cli("fit", "--space", REF, "--tables", *tables, "--config", "tiny", "--out", tmp_path / "m2")
     assert code == 2 and "pass accuracy_fn" in err and not (tmp_path / "m2").exists()
+
+
+def test_a_saved_proxy_predictor_records_a_user_space(problem, tmp_path):
+    from edgeopt_plugins.predictors import ProxyPredictor
+
+    proxies, *_ = problem
+    fitted = ProxyPredictor(model="mlp", max_epochs=5).fit(proxies, device="dev0")
+    fitted.save(tmp_path / "p")
+    saved = json.loads((tmp_path / "p" / "predictor.json").read_text())
+    assert saved["space"] == "toy_convnet" and saved["space_spec"]["fingerprint"] == TOY.fingerprint
+    again = ProxyPredictor.load(tmp_path / "p", space=TOY)
+    archs = TOY.enumerate()[:5]
+    assert np.allclose(again.predict(archs), fitted.predict(archs))
