@@ -348,6 +348,13 @@ class CustomSpace(SearchSpace):
         self._cache_file = Path(path)
         if self._cache_file.suffix != ".npz":
             raise InputError(f"{self._cache_file}: a feature cache must end in .npz")
+        loaded = self._load_cache()
+        if len(self._feature_cache) > loaded:  # designs counted before the file was attached
+            self._save_cache()
+        return loaded
+
+    def _load_cache(self) -> int:
+        assert self._cache_file is not None
         if not self._cache_file.exists():
             return 0
         try:
@@ -356,11 +363,11 @@ class CustomSpace(SearchSpace):
                 archs, values = data["archs"].tolist(), np.asarray(data["values"], dtype=np.float64)
         except (OSError, ValueError, KeyError) as err:
             warnings.warn(f"{self._cache_file}: unreadable feature cache ignored ({err})", EdgeOptWarning,
-                          stacklevel=2)
+                          stacklevel=3)
             return 0
         if meta != self._cache_meta() or values.shape != (len(archs), len(self.feature_names)):
             warnings.warn(f"{self._cache_file}: feature cache of another space or build ignored", EdgeOptWarning,
-                          stacklevel=2)
+                          stacklevel=3)
             return 0
         for arch, row in zip(archs, values):
             self._feature_cache[self.indices_of(arch)] = row
