@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,15 @@ LABELS = {
     "published": "published adaptation (Lu et al.)",
     "k_only": "per-device model, k points alone",
     "hierarchical": "ours (hierarchical)",
+}
+#: Box-plot labels: short, and still telling the two "best proxy" choices apart.
+SHORT_LABELS = {
+    "proxy_best_k": "best proxy (k points)",
+    "proxy_best_posterior": "best proxy (posterior)",
+    "proxy_oracle": "oracle best proxy",
+    "own_half": "target's own model (half)",
+    "published": "published (Lu et al.)",
+    "hierarchical": "ours",
 }
 TARGETS = {"10": {"mean": 0.90, "min": 0.80}, "50": {"mean": 0.95}}
 THRESHOLD = 0.9
@@ -300,7 +310,7 @@ def run(*, quick: bool = False, progress: bool = True) -> dict[str, Any]:
     return result
 
 
-def _plot(result: dict[str, Any]) -> None:
+def _plot(result: dict[str, Any], folder: Path = RESULTS) -> None:
     spaces = list(result["spaces"])
     fig, axes = new_figure(2, len(spaces), figsize=(5.2 * len(spaces), 8.5), squeeze=False, layout="constrained")
     styles = {"flops": ":", "proxy_central": "--", "proxy_best_k": "-", "proxy_best_posterior": "--",
@@ -325,8 +335,6 @@ def _plot(result: dict[str, Any]) -> None:
         ax.set_xlabel("k target measurements")
         ax.set_ylabel("mean Spearman over held-out devices")
         ax.set_title(f"{space}: leave-one-device-out ({len(result['spaces'][space]['devices'])} devices)", fontsize=9)
-        if col == 0:
-            ax.legend(fontsize=7, loc="lower right")
         ax = axes[1][col]
         per = result["spaces"][space]["per_target"]
         shown = [m for m in METHODS if m != "flops" and all(m in r["k"]["10"] for r in per.values())]
@@ -336,10 +344,12 @@ def _plot(result: dict[str, Any]) -> None:
             ax.scatter(np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), vals, s=6, alpha=0.7,
                        color=colors[m])
         ax.set_xticks(range(1, len(shown) + 1))
-        ax.set_xticklabels([LABELS[m].split(" (")[0] for m in shown], rotation=30, ha="right", fontsize=7)
+        ax.set_xticklabels([SHORT_LABELS.get(m, LABELS[m]) for m in shown], rotation=30, ha="right", fontsize=7)
         ax.axhline(0.8, color="red", lw=0.6)
         ax.set_ylabel("Spearman per held-out device, k = 10")
-    save_figure(fig, RESULTS / f"{NAME}.png")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=5, fontsize=7)
+    save_figure(fig, folder / f"{NAME}.png")
 
 
 def report(result: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -343,11 +344,11 @@ def _approach1() -> dict[str, Any] | None:
 
 
 # ===================================================================== plots
-def _plots(result: dict[str, Any]) -> dict[str, str]:
+def _plots(result: dict[str, Any], folder: Path = RESULTS) -> dict[str, str]:
     paths = {}
     studies = [s for s in (result.get("nb201"), result.get("mnasnet")) if s]
     # Spearman by device.
-    fig, axes = new_figure(1, len(studies), figsize=(7 * len(studies), 3.8), squeeze=False)
+    fig, axes = new_figure(1, len(studies), figsize=(7 * len(studies), 4.2), squeeze=False, layout="constrained")
     for ax, st in zip(axes[0], studies):
         names = list(st["summary"]["10"]["spearman_by_device"])
         x = np.arange(len(names))
@@ -359,8 +360,9 @@ def _plots(result: dict[str, Any]) -> dict[str, str]:
         ax.set_ylim(0.5, 1.0)
         ax.set_ylabel("Spearman (all archs)")
         ax.set_title(f"{st['space']}: held-out devices", fontsize=9)
-        ax.legend(fontsize=7, loc="lower right")
-    paths["spearman"] = str(save_figure(fig, RESULTS / f"{NAME}_spearman.png"))
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=3, fontsize=7)  # the bars fill every panel
+    paths["spearman"] = str(save_figure(fig, folder / f"{NAME}_spearman.png"))
     # Regret and violation by budget percentile.
     fig, axes = new_figure(2, len(studies), figsize=(6 * len(studies), 6.5), squeeze=False)
     for col, st in enumerate(studies):
@@ -383,7 +385,7 @@ def _plots(result: dict[str, Any]) -> dict[str, str]:
         axes[0][col].set_title(f"{st['space']}: confidence {CONFIDENCE}", fontsize=9)
         for ax in axes[:, col]:
             ax.legend(fontsize=7)
-    paths["recommendation"] = str(save_figure(fig, RESULTS / f"{NAME}_recommendation.png"))
+    paths["recommendation"] = str(save_figure(fig, folder / f"{NAME}_recommendation.png"))
     # Coverage (reliability) and the violation/regret trade-off of the confidence.
     fig, axes = new_figure(1, 2, figsize=(11, 4), squeeze=False)
     for st in studies:
@@ -403,7 +405,7 @@ def _plots(result: dict[str, Any]) -> dict[str, str]:
     axes[0][1].set_title(f"confidence sweep {SWEEP[0]}..{SWEEP[-1]} (exact screening)", fontsize=9)
     for ax in axes[0]:
         ax.legend(fontsize=7)
-    paths["coverage"] = str(save_figure(fig, RESULTS / f"{NAME}_coverage.png"))
+    paths["coverage"] = str(save_figure(fig, folder / f"{NAME}_coverage.png"))
     return paths
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -215,7 +216,8 @@ def _torch_stability(*, quick: bool) -> dict[str, Any]:
     return {"archs": len(archs), "repeats": repeats, "settings": rows, "spearman_between_settings": between}
 
 
-def _plot(realism: dict[str, Any], loo: dict[str, Any], torch_rows: list[dict[str, Any]]) -> str:
+def _plot(realism: dict[str, Any], loo: dict[str, Any], torch_rows: list[dict[str, Any]], folder: Path = RESULTS
+          ) -> str:
     fig, axes = new_figure(1, 3, figsize=(15, 4.2))
 
     def cdf(ax: Any, values: np.ndarray, **kwargs: Any) -> None:
@@ -246,7 +248,7 @@ def _plot(realism: dict[str, Any], loo: dict[str, Any], torch_rows: list[dict[st
     axes[2].set_ylabel("run 2 latency (ms)")
     axes[2].set_title(f"TorchDevice {torch_rows[0]['setting']}: Spearman {torch_rows[0]['spearman_two_runs']:.3f}",
                       fontsize=9)
-    path = save_figure(fig, RESULTS / f"{NAME}.png")
+    path = save_figure(fig, folder / f"{NAME}.png")
     return path.name
 
 

@@ -17,6 +17,7 @@ Run: ``python -m benchmarks.fleet_scale [--quick]``.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,8 +112,8 @@ def run(*, quick: bool = False, model: ConditionedModel | None = None, progress:
     return result
 
 
-def _plot(result: dict[str, Any]) -> None:
-    from edgeopt_plugins._plots import new_figure, save_figure
+def _plot(result: dict[str, Any], folder: Path = RESULTS) -> None:
+    from edgeopt_plugins._plots import log_axis, new_figure, save_figure
 
     sizes = result["sizes"]
     fig, axes = new_figure(1, 2, figsize=(10, 3.8))
@@ -126,11 +127,11 @@ def _plot(result: dict[str, Any]) -> None:
     axes[0].legend(fontsize=7)
     axes[1].semilogx(sizes, [result["one_shot"][str(n)]["ms_per_device"] for n in sizes], "o-", label="one-shot")
     axes[1].axhline(result["per_device"]["tpe_ms"], color="tab:orange", ls="--", label="TPE")
-    axes[1].set_yscale("log")
+    log_axis(axes[1], "y")
     axes[1].set_xlabel("devices")
     axes[1].set_ylabel("time per device (ms)")
     axes[1].legend(fontsize=7)
-    save_figure(fig, RESULTS / f"{NAME}.png")
+    save_figure(fig, folder / f"{NAME}.png")
 
 
 def report(result: dict[str, Any]) -> str:

@@ -284,19 +284,24 @@ def run(*, quick: bool = False, methods: dict[str, Method] | None = None, progre
 
 
 def _plot(summary: dict[str, dict[str, Any]], path) -> None:
-    from edgeopt_plugins._plots import new_figure, save_figure
+    from edgeopt_plugins._plots import log_axis, mark_empty_bars, new_figure, save_figure
 
     names = list(summary)
     fig, ax = new_figure(figsize=(8, 3.6))
     x = np.arange(len(names))
+    shown = []
     for i, p in enumerate(PERCENTILES):
         vals = [summary[n]["median_by_percentile"][str(p)] for n in names]
         vals = [v if v is not None and np.isfinite(v) else np.nan for v in vals]
-        ax.bar(x + (i - 0.5) * 0.4, vals, width=0.4, label=f"budget p{p}")
+        bars = ax.bar(x + (i - 0.5) * 0.4, vals, width=0.4, label=f"budget p{p}")
+        mark_empty_bars(ax, bars, vals, missing="not reached")
+        shown += [v for v in vals if np.isfinite(v)]
     ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
-    ax.set_yscale("log")
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    if shown and max(shown) / min(shown) > 20:
+        log_axis(ax, "y")
     ax.set_ylabel("median measurements to within 0.1 pt")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     save_figure(fig, path)
 
 

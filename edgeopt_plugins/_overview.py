@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgeopt_plugins._io import display_path
 from edgeopt_plugins.data import load_table
 from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import InputError
@@ -56,6 +58,7 @@ def run_overview(
     fleet_size: int = 1000,
     seed: int = 0,
     progress: bool = True,
+    report: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the overview and return its rows and summary (see the module docstring).
 
@@ -71,8 +74,11 @@ def run_overview(
         fit_config: ``"tiny"``, ``"fast"`` or ``"default"`` for the model fitted here.
         fleet_size: Simulated devices in the fleet part (0 to skip it).
         seed: Seed of the profiles and the model.
-        progress: Progress bars while fitting.
+        progress: Progress bars while fitting and evaluating the targets.
+        report: Called with one line as each stage starts (what it does, and whether the
+            cached model is reused); ``None``: silent.
     """
+    say = report or (lambda line: None)
     if not 0.0 < budget_percentile <= 100.0:
         raise InputError(f"--budget-percentile must be in (0, 100], got {budget_percentile}")
     latency = load_table("nb201", "latency_ms", data_dir=data_dir)
@@ -88,10 +94,14 @@ def run_overview(
     targets = targets or spread_targets(others, corr)
     if proxy in targets:
         raise InputError(f"the proxy {proxy!r} cannot also be a target")
-    model = _model(data_dir, targets, model_dir, cache_dir, fit_config, seed, progress)
+    say(f"[1/4] NB201: {len(latency):,} architectures on {len(names)} devices; proxy {proxy}, "
+        f"targets {', '.join(targets)}")
+    model = _model(data_dir, targets, model_dir, cache_dir, fit_config, seed, progress, say)
+    say(f"[3/4] each target: approach 1 adapts the proxies to {PROFILE_SIZE} of its measurements, approach 2 "
+        "recommends from the same ones")
     proxy_lat = latency.column(proxy)
     rows = []
-    for target in targets:
+    for target in _bar(targets, "targets", progress):
         truth = latency.column(target)
         budget = float(np.nanpercentile(truth, budget_percentile))
         best = _pick(truth, acc, budget)
@@ -119,12 +129,21 @@ def run_overview(
     summary: dict[str, Any] = {"proxy": proxy, "budget_percentile": budget_percentile, "dataset": dataset,
                                "profile_size": PROFILE_SIZE, "model": model.info.get("fit_seconds"), "targets": rows}
     if fleet_size:
+        say(f"[4/4] fleet: building {fleet_size:,} simulated devices and recommending for all of them in one batch")
         summary["fleet"] = _fleet(model, fleet_size, budget_percentile, seed, data_dir)
+    else:
+        say("[4/4] fleet: skipped (--fleet 0)")
     return summary
 
 
+def _bar(items: list[str], desc: str, progress: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="device", disable=not progress, leave=False)
+
+
 def _model(data_dir: Any, targets: list[str], model_dir: Any, cache_dir: Any, fit_config: str, seed: int,
-           progress: bool) -> ConditionedModel:
+           progress: bool, say: Callable[[str], None]) -> ConditionedModel:
     """The user's model (which must not have seen the targets), else a cached or freshly fitted one."""
     configs = {"tiny": FitConfig.tiny, "fast": FitConfig.fast, "default": FitConfig}
     if fit_config not in configs:
@@ -135,13 +154,20 @@ def _model(data_dir: Any, targets: list[str], model_dir: Any, cache_dir: Any, fi
         if seen:
             raise InputError(f"{model_dir}: the model was trained on target device(s) {', '.join(seen)}; "
                              "fit one without them (edgeopt fit --exclude-devices ...)")
+        say(f"[2/4] model: using {display_path(model_dir)}")
         return model
     cache = Path(cache_dir) if cache_dir is not None else None
+    stale = ""
     if cache is not None and (cache / "model.json").exists():
         model = ConditionedModel.load(cache)
         info = model.info
         if not set(info.get("training_devices", ())) & set(targets) and info.get("config_name") == fit_config:
+            say(f"[2/4] model: reusing {display_path(cache)} (fitted earlier without the targets, "
+                f"--fit-config {fit_config}); delete it to fit afresh")
             return model
+        stale = f", replacing the one in {display_path(cache)} (other targets or --fit-config)"
+    where = f" into {display_path(cache)}" if cache is not None else ""
+    say(f"[2/4] model: fitting the approach-2 model without the targets (--fit-config {fit_config}){where}{stale}")
     model = fit_from_data("nb201", data_dir=data_dir, exclude_devices=targets, config=configs[fit_config](),
                           seed=seed, progress=progress)
     model.info["config_name"] = fit_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-__all__ = ["torch_threads"]
+__all__ = ["blas_threads", "torch_threads"]
 
 
 @contextlib.contextmanager
@@ -24,3 +24,17 @@ def torch_threads(n: int = 1) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def blas_threads(n: int = 1) -> contextlib.AbstractContextManager[object]:
+    """Limit BLAS to ``n`` threads for a block of many small matrix solves.
+
+    Thousands of ``k x k`` solves gain nothing from threads, and on a busy machine the BLAS
+    thread hand-offs make them many times slower. Needs ``threadpoolctl`` (installed with
+    SciPy's usual companions); without it nothing changes.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")

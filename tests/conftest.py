@@ -62,3 +62,21 @@ def tiny_model_dir(data_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("models") / "tiny"
     fit_from_data("nb201", data_dir=data_dir, exclude_devices=HELD_OUT, config=FitConfig.tiny(), seed=0).save(folder)
     return folder
+
+
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """Every matplotlib figure saved during the test, with its :func:`tests._figures.layout_problems`."""
+    from matplotlib.figure import Figure
+
+    from tests._figures import layout_problems
+
+    saved: list[dict] = []
+    original = Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        saved.append({"figure": self, "problems": layout_problems(self)})
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    return saved

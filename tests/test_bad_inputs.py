@@ -17,8 +17,9 @@ def cases(tiny_model_dir, data_dir, tmp_path_factory):
 def test_catalog_covers_the_required_kinds(cases):
     kinds = {c.category for c in cases}
     assert {"malformed profile", "unknown architecture", "unknown device", "unknown space", "unreadable path",
-            "bad model folder", "infeasible budget", "too few measurements"} <= kinds
-    assert len(cases) >= 60
+            "bad model folder", "infeasible budget", "too few measurements", "hostile model folder", "hostile JSON",
+            "implausible value", "too large for memory", "output is an input", "bad storage URL"} <= kinds
+    assert len(cases) >= 100
 
 
 def test_every_bad_input_is_rejected_cleanly(cases):

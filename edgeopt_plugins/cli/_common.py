@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from edgeopt_plugins._io import atomic_write, display_path
+from edgeopt_plugins._io import atomic_write, check_writable, display_path
+from edgeopt_plugins._values import MAX_SEED, MAX_TRADEOFF, PLAUSIBLE
 from edgeopt_plugins.data import MetricTable, load_table
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.spaces import BUILTIN_NAMES, SearchSpace, resolve_space
@@ -25,10 +26,17 @@ __all__ = [
     "check_table_source",
     "latency_table",
     "space_arg",
+    "check_distinct",
     "check_output_file",
+    "check_output_folder",
     "device_list",
     "fraction",
+    "latency_ms",
+    "energy_mj",
+    "non_negative_int",
     "positive_int",
+    "seed",
+    "tradeoff",
     "print_json",
     "print_table",
     "write_csv",
@@ -88,7 +96,8 @@ def latency_table(args: argparse.Namespace) -> MetricTable:
 
 
 def add_quiet(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bars or status lines (results and errors are still printed)")
 
 
 def _number(text: str, cast: Callable[[str], float], ok: Callable[[float], bool], expected: str) -> Any:
@@ -106,14 +115,36 @@ def positive_int(text: str) -> int:
     return _number(text, int, lambda v: v >= 1, "a positive integer")
 
 
+def non_negative_int(text: str) -> int:
+    """A count that may be 0 (how many simulated devices, how many refinement trials)."""
+    return _number(text, int, lambda v: v >= 0, "a non-negative integer")
+
+
+def seed(text: str) -> int:
+    """A seed: an integer every random generator accepts (0 to 2**32-1)."""
+    return _number(text, int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
+
+
+def _plausible(metric: str) -> Callable[[str], float]:
+    low, high = PLAUSIBLE[metric]
+    unit = metric.rsplit("_", 1)[1]
+    return lambda text: _number(text, float, lambda v: low <= v <= high, f"a number from {low:g} to {high:g} ({unit})")
+
+
+#: A latency budget in ms, within the plausible range of latencies.
+latency_ms = _plausible("latency_ms")
+#: An energy budget in mJ, within the plausible range of energies.
+energy_mj = _plausible("energy_mj")
+
+
+def tradeoff(text: str) -> float:
+    """Accuracy points per doubling of latency: 0 to 1e6 (beyond that only latency counts)."""
+    return _number(text, float, lambda v: 0 <= v <= MAX_TRADEOFF, f"a number from 0 to {MAX_TRADEOFF:g}")
+
+
 def positive(text: str) -> float:
     """A finite number above 0 (a budget)."""
     return _number(text, float, lambda v: 0 < v < float("inf"), "a positive number")
-
-
-def non_negative(text: str) -> float:
-    """A finite number of at least 0 (a trade-off weight)."""
-    return _number(text, float, lambda v: 0 <= v < float("inf"), "a non-negative number")
 
 
 def fraction(text: str) -> float:
@@ -149,13 +180,42 @@ def check_output_file(path: str | Path, suffix: str = ".csv") -> Path:
         raise InputError(f"{p}: output file must end in {suffix}")
     if p.is_dir():
         raise InputError(f"{display_path(p)}: is a folder, expected a file path")
-    ancestor = p.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise InputError(f"{display_path(p)}: cannot write there ({display_path(ancestor)} is not a folder)")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise InputError(f"{display_path(p)}: cannot write there ({display_path(ancestor)} is not writable)")
+    check_writable(p)
+    return p
+
+
+def check_distinct(out: str | Path, **inputs: str | Path | None) -> None:
+    """Refuse an output path that is one of the inputs (``--out`` equal to ``--profile`` would overwrite it).
+
+    Args:
+        out: The output file or folder.
+        **inputs: Input paths by option name (``profile=...``, ``archs_file=...``); ``None`` is skipped.
+
+    Raises:
+        InputError: naming both options.
+    """
+    target = Path(out)
+    for option, given in inputs.items():
+        if given is None:
+            continue
+        source = Path(given)
+        same = (target.exists() and source.exists() and os.path.samefile(target, source)) or (
+            target.resolve() == source.resolve())
+        if same:
+            raise InputError(f"--out {display_path(target)} is the --{option.replace('_', '-')} input; "
+                             "writing there would overwrite it: choose another --out")
+
+
+def check_output_folder(path: str | Path) -> Path:
+    """``path`` if an output folder can be created or written there; checked before any work.
+
+    Raises:
+        InputError: for a path that is a file, lies under a file, or cannot be written.
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(f"--out {display_path(p)}: is a file, expected a folder")
+    check_writable(p, "--out ")
     return p
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import errno
+import contextlib
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from edgeopt_plugins import __version__
+from edgeopt_plugins._io import printable
+from edgeopt_plugins.cli._parser import Parser, UsageError, usage_message
 from edgeopt_plugins.exceptions import EdgeOptError
 
 __all__ = ["build_parser", "main"]
@@ -21,30 +25,49 @@ COMMAND_MODULES = (
     "_profile",
     "_monotonicity",
     "_predict",
+    "_plan",
     "_fit",
     "_recommend",
     "_fleet",
 )
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with exit code 2 and one line for usage errors (no usage dump)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    """The full ``edgeopt`` parser (one sub-command per module in :data:`COMMAND_MODULES`)."""
-    parser = _Parser(
+    """The full ``edgeopt`` parser (one sub-command per module in :data:`COMMAND_MODULES`).
+
+    Its usage errors raise :class:`~edgeopt_plugins.cli._parser.UsageError`; :func:`main` turns
+    them into one line and exit code 2.
+    """
+    parser = Parser(
         prog="edgeopt",
         description="Hardware-aware NAS across many edge devices. Without a command, runs `edgeopt overview`.",
     )
     parser.add_argument("--version", action="version", version=f"edgeopt-plugins {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(f"edgeopt_plugins.cli.{name}").register(sub)
     return parser
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program stands so that every cleanup runs (temporary files, workers)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While the block runs, SIGTERM unwinds like Ctrl-C instead of killing the process on the spot."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,21 +76,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
         args = ["overview", *args]
-    ns = parser.parse_args(args)
     try:
-        return int(ns.handler(ns) or 0)
+        ns = parser.parse_args(args)
+    except UsageError as err:
+        print(usage_message(parser, args, err), file=sys.stderr)
+        return 2
+    try:
+        with _sigterm_unwinds():
+            return int(ns.handler(ns) or 0)
     except EdgeOptError as err:
-        print(f"edgeopt {ns.command}: error: {err}", file=sys.stderr)
+        print(f"edgeopt {ns.command}: error: {printable(err)}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:
+    except OSError as err:  # the file system's word (a full disk, a quota, a permission): one line naming the file
         where = f"{err.filename}: " if err.filename else ""
-        print(f"edgeopt {ns.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        print(f"edgeopt {ns.command}: error: {printable(where)}{err.strerror or err}", file=sys.stderr)
         return 2
-    except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES):
-            print(f"edgeopt {ns.command}: error: {err.filename or ''}: {err.strerror}", file=sys.stderr)
-            return 2
-        raise
-    except KeyboardInterrupt:
-        print(f"edgeopt {ns.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        terminated = isinstance(err, _Terminated)
+        print(f"edgeopt {ns.command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)

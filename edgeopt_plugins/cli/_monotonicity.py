@@ -28,14 +28,28 @@ from edgeopt_plugins.predictors import monotonicity_report
 _METHODS = {"spearman": ("spearman",), "kendall": ("kendall",), "both": ("spearman", "kendall")}
 
 
+DESCRIPTION = """
+How well each device's latency ranking predicts the others': the tie-aware Spearman (and/or
+Kendall tau-b) matrix between the devices of a benchmark table, a per-device summary (its
+median agreement, its nearest device), and optionally a heatmap. See docs/approach1.md.
+"""
+
+EXAMPLES = """
+examples:
+  edgeopt monotonicity --space nb201 --plot heatmap.png
+  edgeopt monotonicity --space nb201 --devices pixel3,raspi4,titan_rtx_1 --method both --json
+"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("monotonicity", help="rank correlation of latencies between devices (tie-aware)")
+    parser = sub.add_parser("monotonicity", help="rank correlation of latencies between devices (tie-aware)",
+                            description=DESCRIPTION, epilog=EXAMPLES)
     add_space(parser)
     add_data_dir(parser)
     add_tables(parser, "the devices to compare")
     parser.add_argument("--devices", type=device_list, default=None, help="comma-separated devices (default: all)")
     parser.add_argument("--method", choices=tuple(_METHODS), default="spearman",
-                        help="spearman, kendall (tau-b) or both (default spearman)")
+                        help="spearman, kendall (tau-b) or both")
     parser.add_argument("--plot", type=Path, default=None, help="write a heatmap PNG here")
     parser.add_argument("--json", action="store_true", help="print JSON (full matrices) instead of a table")
     parser.set_defaults(handler=run)

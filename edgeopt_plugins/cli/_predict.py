@@ -13,16 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from edgeopt_plugins._io import display_path
 from edgeopt_plugins.cli._common import (
     add_data_dir,
+    add_quiet,
     add_space,
     add_tables,
+    check_distinct,
     check_table_source,
     fraction,
     latency_table,
+    seed,
     write_csv,
 )
 from edgeopt_plugins.devices import DeviceProfile, read_arch_list
@@ -42,8 +46,25 @@ class PredictMethod:
     predict: Callable[[argparse.Namespace, SearchSpace, list[str], DeviceProfile], pd.DataFrame]
 
 
+DESCRIPTION = """
+Latencies of any architectures on a target device, from a few measurements of it (its
+profile, CSV arch,latency_ms). --method proxy adapts the devices of the benchmark table (or of
+--tables: your own profiles, for a space of your own) to the profile (approach 1) and prints its estimated rank correlation; below 0.9 it lists the
+architectures worth measuring next. --method conditioned uses a model from `edgeopt fit`
+(approach 2) and adds latency_upper_ms, a calibrated upper bound.
+"""
+
+EXAMPLES = """
+examples:
+  edgeopt predict --method proxy --space nb201 --profile target.csv --archs archs.csv --out pred.csv
+  edgeopt predict --method conditioned --model model/ --profile target.csv --archs archs.csv --out pred.csv
+  edgeopt predict --space my_models:SPACE --tables proxy.csv --profile board.csv --archs archs.csv --out pred.csv
+"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("predict", help="predict latencies on a target device from a profile of it")
+    parser = sub.add_parser("predict", help="predict latencies on a target device from a profile of it",
+                            description=DESCRIPTION, epilog=EXAMPLES)
     parser.add_argument("--method", choices=tuple(METHODS), default="proxy",
                         help="; ".join(f"{name}: {m.help}" for name, m in METHODS.items()))
     add_space(parser)
@@ -53,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--archs", type=Path, required=True,
                         help="architectures to predict: a CSV with an 'arch' column, or one architecture per line")
     parser.add_argument("--out", type=Path, required=True, help="output CSV (arch,latency_ms,...)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
+    add_quiet(parser)
     for method in METHODS.values():
         method.add_arguments(parser)
     parser.set_defaults(handler=run)
@@ -62,12 +83,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".csv":
         raise InputError(f"{args.out}: --out must end in .csv")
+    check_distinct(args.out, profile=args.profile, archs=args.archs)
     space = args.space
     if args.method == "proxy":
         check_table_source(args)
     archs = read_arch_list(args.archs, space, unique=False)
     profile = DeviceProfile.read(args.profile, space=space)
     frame = METHODS[args.method].predict(args, space, archs, profile)
+    values = frame.drop(columns="arch").to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        raise InputError(f"--method {args.method}: {int((~np.isfinite(values)).any(axis=1).sum())} prediction(s) are "
+                         "not finite numbers (a damaged model or profile); nothing written")
     write_csv(frame, args.out)
     if not args.quiet:
         print(f"wrote {len(frame)} predictions to {args.out}")
@@ -81,9 +107,8 @@ def _proxy_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--proxy", default=None,
                        help="force one proxy device (a column of the table); default: all devices of the table")
     group.add_argument("--adapt", choices=ADAPT_METHODS, default="hierarchical",
-                       help="adaptation: hierarchical (ours, default), published (Lu et al. 2021), "
-                            "proxy (one proxy, rescaled)")
-    group.add_argument("--seed", type=int, default=0, help="seed of the adaptation (default 0)")
+                       help="adaptation: hierarchical (ours), published (Lu et al. 2021), proxy (one proxy, rescaled)")
+    group.add_argument("--seed", type=seed, default=0, help="seed of the adaptation")
 
 
 def _predict_proxy(args: argparse.Namespace, space: SearchSpace, archs: list[str], profile: DeviceProfile) -> pd.DataFrame:
@@ -113,7 +138,7 @@ def _conditioned_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("--method conditioned")
     group.add_argument("--model", type=Path, default=None, help="model folder written by `edgeopt fit`")
     group.add_argument("--confidence", type=fraction, default=0.95,
-                       help="confidence of latency_upper_ms on unseen devices (default 0.95)")
+                       help="confidence of latency_upper_ms on unseen devices")
 
 
 def _predict_conditioned(args: argparse.Namespace, space: SearchSpace, archs: list[str], profile: DeviceProfile

@@ -24,7 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from edgeopt_plugins._io import display_path
-from edgeopt_plugins.cli._common import add_quiet, add_space, check_output_file, positive, positive_int
+from edgeopt_plugins.cli._common import (
+    add_quiet,
+    add_space,
+    check_distinct,
+    check_output_file,
+    positive,
+    positive_int,
+    seed,
+)
 from edgeopt_plugins.devices import (
     DTYPES,
     EXPORT_FORMATS,
@@ -37,13 +45,29 @@ from edgeopt_plugins.devices import (
 from edgeopt_plugins.exceptions import EdgeOptWarning, InputError
 
 
+DESCRIPTION = """
+Measure architectures and write a device profile: OUT (arch,latency_ms) plus a JSON sidecar with
+the settings. Without --measure-cmd this machine runs them with PyTorch (warm-up, interleaved
+repeated runs, median, outliers rejected), and each setting (threads, batch, dtype, resolution,
+cpu/cuda) is a different device; the sidecar records the spread of the repeats and the rank
+stability, and a noisy profile prints a warning. With --measure-cmd and --name another device
+measures each design: the command gets the design exported as a model file and prints its latency
+(contract: docs/devices.md).
+"""
+
+EXAMPLES = """
+examples:
+  edgeopt profile --space nb201 --archs 50 --threads 1 --batch 1 --out device.csv
+  edgeopt profile --space my_models:SPACE --archs 300 --out proxy.csv
+  edgeopt profile --space my_models:SPACE --archs 10 --name board --measure-cmd "ssh board ./bench {model}" --out board.csv
+"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "profile",
         help="measure architectures (on this machine, or with a command) and write a device profile",
-        description="Measure architectures and write a device profile: OUT (arch,latency_ms) plus a JSON "
-                    "sidecar with the settings. Without --measure-cmd this machine runs them with PyTorch, and "
-                    "each setting (threads, batch, dtype, resolution, cpu/cuda) is a different device.",
+        description=DESCRIPTION, epilog=EXAMPLES,
     )
     add_space(parser)
     which = parser.add_mutually_exclusive_group()
@@ -63,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "machine), wall clock otherwise")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs per architecture (default 3)")
     parser.add_argument("--repeats", type=positive_int, default=10, help="timed runs per architecture (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the architecture choice and the weights")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the architecture choice and the weights")
     remote = parser.add_argument_group("another device, measured by a command (see docs/devices.md)")
     remote.add_argument("--measure-cmd", default=None,
                         help="command measuring one design: {arch}, {model} (the exported model file) and "
@@ -92,6 +116,7 @@ def _device(args: argparse.Namespace) -> TorchDevice | CommandDevice:
 
 def run(args: argparse.Namespace) -> int:
     out = check_output_file(args.out)
+    check_distinct(out, archs_file=args.archs_file)
     check_output_file(sidecar_path(out), ".json")
     device = _device(args)
     if args.archs_file is not None:

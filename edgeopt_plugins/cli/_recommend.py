@@ -6,32 +6,51 @@ import argparse
 from pathlib import Path
 
 from edgeopt_plugins.cli._common import (
+    energy_mj,
     fraction,
-    non_negative,
-    positive,
+    latency_ms,
     positive_int,
     print_json,
     print_table,
     space_arg,
+    tradeoff,
 )
 from edgeopt_plugins.devices import DeviceProfile, read_arch_list
 
+DESCRIPTION = """
+The best designs for a device under a latency budget, from a model fitted by `edgeopt fit`,
+with no search: the learned optimizer proposes designs for the device's profile and each is
+screened by its calibrated upper bound. Best first; every design's upper bound fits the
+budget. Prints a table, or JSON with --json:
+{"designs": [{"arch": ..., "predicted_latency_ms": ..., "latency_upper_ms": ...,
+"predicted_accuracy": ...}, ...]}. A budget no design fits is an error (exit 2) that names the
+smallest budget that works at that confidence.
+"""
+
+EXAMPLES = """
+examples:
+  edgeopt recommend --model model/ --profile device.csv --latency-budget-ms 12 --top-k 3 --json
+  edgeopt recommend --model model/ --profile device.csv --latency-budget-ms 12 --candidates deployable.csv
+  edgeopt recommend --space my_models:SPACE --model model/ --profile board.csv --latency-budget-ms 8
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("recommend", help="best designs for a device under a latency budget (learned optimizer)")
+    parser = sub.add_parser("recommend", help="best designs for a device under a latency budget (learned optimizer)",
+                            description=DESCRIPTION, epilog=EXAMPLES)
     parser.add_argument("--model", type=Path, required=True, help="model folder from `edgeopt fit`")
     parser.add_argument("--space", type=space_arg, default=None,
                         help="the model's space when it is a space of your own (module:attribute or a spec file; "
                              "the model folder names it)")
     parser.add_argument("--profile", type=Path, required=True, help="device profile CSV (arch,latency_ms)")
-    parser.add_argument("--latency-budget-ms", type=positive, required=True, help="latency budget (ms)")
-    parser.add_argument("--confidence", type=fraction, default=0.95, help="confidence of the upper bounds (default 0.95)")
+    parser.add_argument("--latency-budget-ms", type=latency_ms, required=True, help="latency budget (ms)")
+    parser.add_argument("--confidence", type=fraction, default=0.95, help="confidence of the upper bounds")
     parser.add_argument("--candidates", type=Path, default=None,
                         help="CSV with an 'arch' column: only recommend among these architectures")
-    parser.add_argument("--top-k", type=positive_int, default=5, help="how many designs (default 5)")
-    parser.add_argument("--tradeoff", type=non_negative, default=None,
+    parser.add_argument("--top-k", type=positive_int, default=5, help="how many designs")
+    parser.add_argument("--tradeoff", type=tradeoff, default=None,
                         help="accuracy points given up per doubling of latency (default: most accurate)")
-    parser.add_argument("--energy-budget-mj", type=positive, default=None, help="energy budget (models with energy)")
+    parser.add_argument("--energy-budget-mj", type=energy_mj, default=None, help="energy budget (models with energy)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(handler=run)
 

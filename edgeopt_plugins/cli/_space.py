@@ -35,10 +35,24 @@ def _archs(text: str) -> int | str:
     return value
 
 
+DESCRIPTION = """
+Check a search space and describe it: a bad definition is one line, exit 2 (an empty space, a
+decision with one choice, a float without a step, a builder that raises or returns no module, a
+space too large for --archs all); a space with a builder builds and counts one design; the
+decisions, the size and the features are printed. With --out, designs (a seeded sample, or all)
+go to a CSV with an 'arch' column that profile --archs-file and predict --archs read.
+"""
+
+EXAMPLES = """
+examples:
+  edgeopt space --space my_models:SPACE
+  edgeopt space --space space.json --archs 200 --out designs.csv
+"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("space", help="check and describe a search space (yours or built in); list designs",
-                            description="Check a search space (a bad definition is one line, exit 2), describe its "
-                                        "decisions, size and features, and optionally write designs to a CSV.")
+                            description=DESCRIPTION, epilog=EXAMPLES)
     add_space(parser, required=True)
     parser.add_argument("--archs", type=_archs, default=None,
                         help="with --out: how many designs (a seeded sample), or 'all' (spaces up to 2 million)")

@@ -124,16 +124,26 @@ def nb201_official_order(data_dir: str | os.PathLike[str] | None = None) -> list
 
 
 def data_info(data_dir: str | os.PathLike[str] | None = None) -> list[dict[str, object]]:
-    """One record per table found: space, metric, path, number of architectures and devices."""
+    """One record per table found: space, metric, path, number of architectures and devices.
+
+    ``missing`` counts the (architecture, device) cells without a measurement,
+    ``missing_by_device`` splits it by device (devices with none left out) and
+    ``incomplete_archs`` counts the architectures concerned; such cells are ``NaN`` in the
+    table and never used as values.
+    """
     rows = []
     for space, metric, path in available_tables(data_dir):
         table = load_table(space, metric, data_dir=data_dir)
+        missing = ~table.available
+        per_device = missing.sum(axis=0)
         rows.append({
             "space": space,
             "metric": metric,
             "path": display_path(path),
             "archs": len(table),
             "devices": list(table.devices),
-            "missing": int((~table.available).sum()),
+            "missing": int(per_device.sum()),
+            "missing_by_device": {d: int(n) for d, n in zip(table.devices, per_device) if n},
+            "incomplete_archs": int(missing.any(axis=1).sum()),
         })
     return rows

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from edgeopt_plugins._values import PLAUSIBLE, implausible
 from edgeopt_plugins.exceptions import ArchitectureError, InputError
 from edgeopt_plugins.spaces import ArchLike, SearchSpace, get_space
 
@@ -36,6 +37,8 @@ def invalid_value_reason(metric: str, value: float) -> str | None:
             return f"accuracy {value} is outside [0, 100]"
     elif value <= 0:
         return f"{metric} is {'zero' if value == 0 else 'negative'} ({value})"
+    elif metric in PLAUSIBLE:
+        return implausible(metric, value)
     return None
 
 

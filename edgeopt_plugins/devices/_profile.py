@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeopt_plugins._io import atomic_write, display_path, existing_file
+from edgeopt_plugins._io import atomic_write, display_path, existing_file, parse_json, printable
 from edgeopt_plugins.data._table import MetricTable, invalid_value_reason
 from edgeopt_plugins.exceptions import ArchitectureError, InputError
 from edgeopt_plugins.spaces import ArchLike, SearchSpace, get_space
@@ -66,6 +66,9 @@ class DeviceProfile:
 
     def __post_init__(self) -> None:
         self.space = get_space(self.space)
+        self.metadata = dict(self.metadata)
+        if self.metadata.get("name") is not None:  # it reaches terminals: no escape sequences
+            self.metadata["name"] = printable(self.metadata["name"])
         where = f"profile {self.metadata.get('name') or ''}".strip()
         try:
             self.archs = tuple(self.space.format(a) for a in self.archs)
@@ -87,7 +90,6 @@ class DeviceProfile:
                 reason = invalid_value_reason(metric, float(value))
                 if reason:
                     raise InputError(f"{where}: {arch}: {reason}")
-        self.metadata = dict(self.metadata)
         self.metadata.setdefault("space", self.space.name)
 
     # ----------------------------------------------------------------- basics
@@ -224,7 +226,7 @@ class DeviceProfile:
         meta.setdefault("space", sp.name)
         meta.setdefault("name", p.stem)
         try:
-            with p.open(newline="", encoding="utf-8") as handle:
+            with p.open(newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's byte order mark
                 rows = list(csv.reader(handle))
         except UnicodeDecodeError:
             raise InputError(f"{shown}: not a text CSV file (UTF-8)") from None
@@ -308,8 +310,8 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        meta = parse_json(path.read_bytes())
+    except ValueError as err:
         raise InputError(f"{display_path(path)}: sidecar is not valid JSON ({err})") from None
     if not isinstance(meta, dict):
         raise InputError(f"{display_path(path)}: sidecar must be a JSON object")

@@ -93,13 +93,13 @@ def read_arch_list(path: str | os.PathLike[str], space: str | SearchSpace, *, un
     p, text = read_text_file(path, "architecture list")
     shown = display_path(p)
     lines = text.splitlines()
-    header = next(csv.reader([lines[0]])) if lines else []
-    if "arch" in [h.strip() for h in header]:
-        column = [h.strip() for h in header].index("arch")
-        try:
-            rows = list(csv.reader(io.StringIO(text)))
-        except csv.Error as err:
-            raise InputError(f"{shown}: malformed CSV ({err})") from None
+    try:  # a field over csv's limit (128 KB) is a csv.Error, in the header too
+        header = [h.strip() for h in next(csv.reader(lines[:1]), [])]
+        rows = list(csv.reader(io.StringIO(text))) if "arch" in header else None
+    except csv.Error as err:
+        raise InputError(f"{shown}: malformed CSV ({err})") from None
+    if rows is not None:
+        column = header.index("arch")
         entries = [(line, row[column] if column < len(row) else "") for line, row in enumerate(rows[1:], start=2)
                    if any(cell.strip() for cell in row)]
     else:

@@ -60,6 +60,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from edgeopt_plugins._memory import require_memory
 from edgeopt_plugins._threads import torch_threads
 from edgeopt_plugins.devices._base import BaseDevice
 from edgeopt_plugins.exceptions import EdgeOptWarning, InputError, MeasurementError
@@ -81,6 +82,11 @@ STABILITY_WARNING = 0.9
 #: Fewer architectures give no rank stability (a correlation of a handful of points says nothing).
 _STABILITY_MIN_ARCHS = 8
 _NB201_RESOLUTION = 32
+#: Activation values held at once per input pixel and image (a lower bound: NB201 keeps ~4 tensors of 16
+#: channels at full resolution; OFA's widest tensors are at a quarter of it), for the memory check; and the
+#: largest OFA resolution (each OFA architecture carries its own).
+_ACTIVATIONS_PER_PIXEL = {"nb201": 64, "ofa": 16, "ofa_quant": 16}
+_OFA_MAX_RESOLUTION = 224
 #: Outlier threshold in scaled MADs, and the MAD-to-sigma factor of a normal distribution.
 _OUTLIER_MADS = 3.0
 _MAD_SIGMA = 1.4826
@@ -139,6 +145,13 @@ def _slug(text: str, limit: int = 40) -> str:
 def is_measurable(space: SearchSpace) -> bool:
     """Whether :class:`TorchDevice` can build the models of ``space``."""
     return space.name in MEASURABLE_SPACES or bool(getattr(space, "has_build", False))
+
+
+def _user_space_bytes(space: Any) -> float:
+    """Memory of one input of a user space's first design: its largest activation (a lower bound)."""
+    first = space.from_indices(np.zeros(len(space.decisions), dtype=np.int64))
+    peak_mb = float(space.features(first)[0][space.feature_names.index("peak_activation_mb")])
+    return max(peak_mb * 1e6, 4.0 * float(np.prod(space.input_shape_of(first[0]))))
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -244,6 +257,14 @@ class TorchDevice(BaseDevice):
         if resolution is not None:
             resolution = _positive_int("resolution", resolution, 8 if is_nb201 else 32)
         self.resolution = _NB201_RESOLUTION if is_nb201 and resolution is None else resolution
+        if self.space.name in MEASURABLE_SPACES:
+            pixels = (self.resolution or _OFA_MAX_RESOLUTION) ** 2
+            require_memory(self.batch_size * pixels * _ACTIVATIONS_PER_PIXEL[self.space.name] * 4,
+                           f"TorchDevice: batch {self.batch_size} at resolution "
+                           f"{self.resolution or _OFA_MAX_RESOLUTION}", "lower the batch size or the resolution")
+        else:
+            require_memory(self.batch_size * _user_space_bytes(self.space),
+                           f"TorchDevice: batch {self.batch_size} of {self.space.name}", "lower the batch size")
         self.device = self._resolve_device(device)
         self.clock = self._resolve_clock(clock)
         self.name = self._make_name(is_nb201 and self.resolution == _NB201_RESOLUTION)

@@ -10,7 +10,7 @@ Example:
 
 from edgeopt_plugins.fleet._ledger import Claim, DeviceLedger, worker_id
 from edgeopt_plugins.fleet._measure import CommandMeasurer, guarded
-from edgeopt_plugins.fleet._storage import describe_storage, open_storage, with_retries
+from edgeopt_plugins.fleet._storage import JournalFile, describe_storage, open_storage, with_retries
 from edgeopt_plugins.fleet._targets import TargetSpec, Targets, build_targets
 from edgeopt_plugins.fleet._problem import FleetProblem  # noqa: I001 (needs the optimizer)
 from edgeopt_plugins.fleet._report import FleetReport, summarize
@@ -29,6 +29,7 @@ __all__ = [
     "Claim",
     "worker_id",
     "open_storage",
+    "JournalFile",
     "with_retries",
     "describe_storage",
     "guarded",

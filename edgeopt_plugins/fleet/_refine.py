@@ -8,6 +8,7 @@ number have completed.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from edgeopt_plugins.fleet._problem import FleetProblem
 __all__ = ["refine_device", "STALE_REASON"]
 
 STALE_REASON = "worker stopped while the trial was running"
+_LOG = logging.getLogger("edgeopt_plugins.fleet")
 #: At most this many attempts per requested trial (failed measurements included).
 MAX_ATTEMPTS_PER_TRIAL = 3
 
@@ -78,11 +80,7 @@ def refine_device(
 
     def objective(trial: optuna.Trial) -> float:
         arch = space.suggest(trial)
-        try:
-            latency = safe(arch)
-        except MeasurementError as err:
-            trial.set_user_attr("edgeopt:failure", str(err))
-            raise
+        latency = safe(arch)
         trial.set_user_attr("latency_ms", latency)
         trial.set_constraint("latency", latency - budget)
         accuracy = float(problem.accuracy_of([arch])[0])
@@ -95,7 +93,17 @@ def refine_device(
             done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
             if done >= trials:
                 break
-            study.optimize(objective, n_trials=1, catch=(MeasurementError,))
+            # ask/tell rather than optimize(): a failed measurement is one logged line (no traceback), and a
+            # storage error (a full disk) reaches the caller as itself, not as Optuna's "Should not reach".
+            trial = study.ask()
+            try:
+                value = objective(trial)
+            except MeasurementError as err:
+                trial.set_user_attr("edgeopt:failure", str(err))
+                study.tell(trial, state=TrialState.FAIL)
+                _LOG.warning(f"{claim.device}: trial {trial.number} failed: {err}")
+            else:
+                study.tell(trial, value)
             attempts += 1
     all_trials = study.get_trials(deepcopy=False)
     complete = [t for t in all_trials if t.state == TrialState.COMPLETE]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from edgeopt_plugins._io import atomic_write, write_json
-from edgeopt_plugins._plots import new_figure, save_figure
+from edgeopt_plugins._plots import log_axis, new_figure, save_figure
 
 __all__ = ["FleetReport", "write_report", "summarize"]
 
@@ -90,34 +90,64 @@ def write_report(out: Path, rows: list[dict[str, Any]], settings: dict[str, Any]
 
 
 def _plot(rows: list[dict[str, Any]], path: Path) -> None:
-    fig, axes = new_figure(1, 3, figsize=(13, 3.6))
-    kinds = list(dict.fromkeys(r["kind"] for r in rows))
-    rates = []
-    for kind in kinds:
-        sub = [r for r in rows if r["kind"] == kind and r.get("measured_latency_ms") is not None]
-        rates.append(100.0 * sum(bool(r.get("violated")) for r in sub) / len(sub) if sub else 0.0)
-    axes[0].bar(kinds, rates, color="tab:red")
-    axes[0].set_ylabel("budget violations (%)")
-    axes[0].set_title("true latency over budget", fontsize=9)
+    fig, axes = new_figure(1, 3, figsize=(13, 3.6), layout="constrained")
+    _violations_panel(axes[0], rows)
     one_shot = [r["regret"] for r in rows if r.get("regret") is not None]
     refined = [r["refined_regret"] for r in rows if r.get("refined_regret") is not None]
     if one_shot:
         axes[1].hist(one_shot, bins=30, alpha=0.7, label="one-shot")
     if refined:
         axes[1].hist(refined, bins=30, alpha=0.7, label="refined")
+    if not (one_shot or refined):
+        axes[1].text(0.5, 0.5, "no device with a known optimum", transform=axes[1].transAxes, ha="center",
+                     fontsize=8)
     axes[1].set_xlabel("accuracy regret (points)")
+    axes[1].set_ylabel("devices")
     axes[1].set_title("regret vs true optimum under budget", fontsize=9)
     if one_shot or refined:
         axes[1].legend(fontsize=8)
-    seconds = [1000.0 * r["seconds"] for r in rows if r.get("seconds") is not None]
-    refine_s = [1000.0 * r["refine_seconds"] for r in rows if r.get("refine_seconds") is not None]
-    if seconds:
-        axes[2].hist(seconds, bins=30, alpha=0.7, label="one-shot")
-    if refine_s:
-        axes[2].hist(refine_s, bins=30, alpha=0.7, label="refine")
-    axes[2].set_xlabel("time per device (ms)")
-    axes[2].set_xscale("symlog")
-    axes[2].set_title("time per device", fontsize=9)
-    if seconds or refine_s:
-        axes[2].legend(fontsize=8)
+    _time_panel(axes[2], rows)
     save_figure(fig, path)
+
+
+def _violations_panel(ax: Any, rows: list[dict[str, Any]]) -> None:
+    """Share of devices over budget, per kind of device, each bar labelled ``violated/measured``."""
+    kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    counts = []
+    for kind in kinds:
+        sub = [r for r in rows if r["kind"] == kind and r.get("measured_latency_ms") is not None]
+        counts.append((sum(bool(r.get("violated")) for r in sub), len(sub)))
+    rates = [100.0 * v / n if n else float("nan") for v, n in counts]
+    bars = ax.bar(kinds, np.nan_to_num(rates), color="tab:red")
+    for bar, (violated, measured) in zip(bars, counts):
+        label = f"{violated}/{measured}" if measured else "no true latency"
+        ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), xytext=(0, 2),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=8)
+    ax.set_ylim(0, max(10.0, 1.25 * max(np.nan_to_num(rates), default=0.0)))
+    ax.set_ylabel("budget violations (%)")
+    ax.set_title("true latency over budget (violated/measured)", fontsize=9)
+
+
+def _time_panel(ax: Any, rows: list[dict[str, Any]]) -> None:
+    """Median time per device of each phase, with a whisker to the 90th percentile."""
+    phases = {"one-shot": [r.get("seconds") for r in rows], "refine": [r.get("refine_seconds") for r in rows]}
+    stats = {name: _stats([v for v in values if v is not None]) for name, values in phases.items()}
+    stats = {name: st for name, st in stats.items() if st is not None}
+    if not stats:
+        ax.text(0.5, 0.5, "no timings", transform=ax.transAxes, ha="center", fontsize=8)
+        ax.set_axis_off()
+        return
+    names = list(stats)
+    median = np.array([1000.0 * stats[n]["median"] for n in names])
+    p90 = np.array([1000.0 * stats[n]["p90"] for n in names])
+    ax.bar(names, median, color=["tab:blue", "tab:orange"][: len(names)], width=0.5,
+           yerr=[np.zeros_like(median), p90 - median], capsize=4)
+    for x, (m, top) in enumerate(zip(median, p90)):
+        ax.annotate(f"{m:,.0f} ms" if m >= 100 else f"{m:.3g} ms", (x, top), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8)
+    ax.set_xlim(-0.8, len(names) - 0.2)
+    if median.min() > 0 and p90.max() / median.min() > 20:
+        log_axis(ax, "y")
+    else:
+        ax.set_ylim(0, 1.2 * p90.max())
+    ax.set_ylabel("time per device (ms)")
+    ax.set_title("time per device (median, whisker to p90)", fontsize=9)

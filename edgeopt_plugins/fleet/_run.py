@@ -9,19 +9,23 @@ finished units are skipped, abandoned ones are taken over.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import math
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from edgeopt_plugins._io import display_path, write_json
+from edgeopt_plugins._io import display_path, parse_json, write_json
+from edgeopt_plugins._values import check_seed
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.fleet._ledger import DeviceLedger
 from edgeopt_plugins.fleet._measure import CommandMeasurer
@@ -67,6 +71,17 @@ class FleetSettings:
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
+        for name in ("refine", "chunk_size", "top_k"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "refine" else 1):
+                raise InputError(f"{name} must be a {'non-negative' if name == 'refine' else 'positive'} integer, "
+                                 f"got {value!r}")
+        timeout = self.measure_timeout_s
+        if timeout is not None and (not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf):
+            raise InputError(f"measure_timeout_s must be a positive number of seconds, got {timeout!r}")
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["targets"] = self.targets.to_json()
@@ -74,9 +89,19 @@ class FleetSettings:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> FleetSettings:
-        targets = dict(obj["targets"])
-        targets["table_devices"] = tuple(targets.get("table_devices", ()))
-        return cls(**{**obj, "targets": TargetSpec(**targets)})
+        """Settings from :meth:`to_json` (what ``fleet.json`` holds).
+
+        Raises:
+            InputError: for anything that is not such settings.
+        """
+        try:
+            targets = dict(obj["targets"])
+            targets["table_devices"] = tuple(targets.get("table_devices", ()))
+            return cls(**{**obj, "targets": TargetSpec(**targets)})
+        except (KeyError, TypeError, ValueError) as err:
+            if isinstance(err, InputError):
+                raise
+            raise InputError(f"not fleet settings ({type(err).__name__}: {str(err)[:120]})") from None
 
     @property
     def run_name(self) -> str:
@@ -104,9 +129,29 @@ def _problem(settings: FleetSettings) -> tuple[FleetProblem, Targets]:
     return problem, targets
 
 
+@contextlib.contextmanager
+def _quiet_logs(quiet: bool) -> Iterator[None]:
+    """Silence the fleet's per-trial warnings (a failed measurement) while the block runs, when ``quiet``."""
+    logger = logging.getLogger("edgeopt_plugins.fleet")
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def work(settings: FleetSettings, storage_url: str, *, lease_s: float = 120.0,
-         measure: Callable[[str], float] | None = None, on_unit: Callable[[int], None] | None = None) -> int:
+         measure: Callable[[str], float] | None = None, on_unit: Callable[[int], None] | None = None,
+         quiet: bool = False) -> int:
     """Claim and process units until none is left; returns how many this worker finished."""
+    with _quiet_logs(quiet):
+        return _work(settings, storage_url, lease_s=lease_s, measure=measure, on_unit=on_unit)
+
+
+def _work(settings: FleetSettings, storage_url: str, *, lease_s: float, measure: Callable[[str], float] | None,
+          on_unit: Callable[[int], None] | None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     problem, targets = _problem(settings)
     units = _units(settings, targets)
@@ -132,24 +177,42 @@ def work(settings: FleetSettings, storage_url: str, *, lease_s: float = 120.0,
     return finished
 
 
-def _worker_main(settings_json: dict[str, Any], storage_url: str, lease_s: float) -> None:
-    work(FleetSettings.from_json(settings_json), storage_url, lease_s=lease_s)
+def _worker_main(settings_json: dict[str, Any], storage_url: str, lease_s: float, quiet: bool) -> None:
+    work(FleetSettings.from_json(settings_json), storage_url, lease_s=lease_s, quiet=quiet)
 
 
-def _check_out_dir(out_dir: Path, settings: FleetSettings) -> None:
+def _pinned(out_dir: Path, settings: FleetSettings) -> bool:
+    """Whether ``out_dir`` already pins these settings; refuses other settings (or a damaged ``fleet.json``)."""
     path = out_dir / SETTINGS_FILE
-    if path.exists():
-        try:
-            previous = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            raise InputError(f"{display_path(path)}: not valid JSON; remove it or use another --out") from None
-        if previous != settings.to_json():
-            raise InputError(
-                f"{display_path(out_dir)} holds a fleet run with other settings ({SETTINGS_FILE}); "
-                "use another --out, or rerun with the same settings to resume"
-            )
-    else:
-        write_json(path, settings.to_json())
+    if not path.exists():
+        return False
+    try:
+        previous = parse_json(path.read_bytes())
+    except ValueError as err:
+        raise InputError(f"{display_path(path)}: not valid JSON ({err}); remove it or use another --out") from None
+    if previous != settings.to_json():
+        raise InputError(
+            f"{display_path(out_dir)} holds a fleet run with other settings ({SETTINGS_FILE}); "
+            "use another --out, or rerun with the same settings to resume"
+        )
+    return True
+
+
+@contextlib.contextmanager
+def _pinning(out_dir: Path, settings: FleetSettings, journal: Path | None, ledger: DeviceLedger) -> Iterator[None]:
+    """Write ``fleet.json`` for the block; if the block fails before any device is done, take it back (and the
+    journal this run created), so that a refused run never pins its settings."""
+    path = out_dir / SETTINGS_FILE
+    write_json(path, settings.to_json())
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            if not ledger.results():
+                path.unlink()
+                if journal is not None:
+                    journal.unlink()
+        raise
 
 
 def run_fleet(
@@ -161,8 +224,12 @@ def run_fleet(
     lease_s: float = 120.0,
     measure: Callable[[str], float] | None = None,
     progress: bool = True,
+    quiet: bool = False,
 ) -> FleetReport:
     """Run (or resume) a fleet and write ``designs.csv``, ``results.json``, ``summary.json`` and plots.
+
+    A run refused before it finished a device (a bad setting, an unreachable storage)
+    leaves no ``fleet.json`` and no journal behind, so the corrected command starts afresh.
 
     Args:
         settings: What to do.
@@ -173,6 +240,7 @@ def run_fleet(
         measure: A Python function measuring a design on a profile-only device
             (``workers`` must be 1 unless it can be pickled).
         progress: Show a progress bar over devices.
+        quiet: Do not log a line per failed measurement (the summary still counts them).
 
     Returns:
         The report (rows in device order, summary, written paths).
@@ -182,38 +250,65 @@ def run_fleet(
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{display_path(out)}: is a file, expected an output folder")
+    pinned = _pinned(out, settings)
     _, targets = _problem(settings)  # validates everything before any work
-    _check_out_dir(out, settings)
+    out.mkdir(parents=True, exist_ok=True)
     url = storage or str(out / "fleet.journal")
-    ledger = DeviceLedger(open_storage(url), settings.run_name, lease_s=lease_s)
-    units = _units(settings, targets)
-    sizes = {name: len(ids) for name, ids in units.items()}
-    start = time.perf_counter()
-    bar = tqdm(total=len(targets), desc="devices", unit="dev", disable=not progress)
-    bar.update(sum(sizes[d] for d in ledger.results() if d in sizes))
-    if workers == 1:
-        work(settings, url, lease_s=lease_s, measure=measure, on_unit=bar.update)
-    else:
-        ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker_main, args=(settings.to_json(), url, lease_s), daemon=False)
-                 for _ in range(workers)]
+    new_journal = Path(url) if storage is None and not Path(url).exists() else None
+    repairs: list[str] = []
+    ledger = DeviceLedger(open_storage(url, on_repair=_note(repairs)), settings.run_name, lease_s=lease_s)
+    with contextlib.nullcontext() if pinned else _pinning(out, settings, new_journal, ledger):
+        units = _units(settings, targets)
+        sizes = {name: len(ids) for name, ids in units.items()}
+        start = time.perf_counter()
+        bar = tqdm(total=len(targets), desc="devices", unit="dev", disable=not progress)
+        reused = sum(sizes[d] for d in ledger.results() if d in sizes)  # finished by an earlier run
+        bar.update(reused)
+        if workers == 1:
+            work(settings, url, lease_s=lease_s, measure=measure, on_unit=bar.update, quiet=quiet)
+        else:
+            if not _run_workers(settings, url, lease_s, workers, quiet, bar, ledger, sizes):
+                # A worker died: finish (and take over) what it left, here.
+                work(settings, url, lease_s=lease_s, measure=measure, quiet=quiet)
+        results = ledger.results()
+        bar.update(sum(sizes[d] for d in results if d in sizes) - bar.n)
+        bar.close()
+    rows = [row for name in units if name in results for row in results[name]["rows"]]
+    order = {name: i for i, name in enumerate(targets.names)}
+    rows.sort(key=lambda r: order[r["device"]])
+    meta = {"run": settings.run_name, "storage": describe_storage(url), "workers": workers,
+            "wall_seconds": time.perf_counter() - start, "devices": len(targets), "reused_devices": reused,
+            "pending": [n for n in units if n not in results], "storage_repairs": repairs}
+    return write_report(out, rows, settings.to_json(), meta)
+
+
+def _note(repairs: list[str]) -> Callable[[str], None]:
+    """Report a journal repair as a warning and keep it for the summary."""
+    def note(line: str) -> None:
+        logging.getLogger("edgeopt_plugins.fleet").warning(line)
+        repairs.append(line)
+    return note
+
+
+def _run_workers(settings: FleetSettings, url: str, lease_s: float, workers: int, quiet: bool, bar: Any,
+                 ledger: DeviceLedger, sizes: dict[str, int]) -> bool:
+    """Worker processes until all exit (on an interruption they are stopped too); whether all succeeded."""
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_worker_main, args=(settings.to_json(), url, lease_s, quiet), daemon=False)
+             for _ in range(workers)]
+    try:
         for p in procs:
             p.start()
         while any(p.is_alive() for p in procs):
             time.sleep(0.5)
             done = sum(sizes[d] for d in ledger.results() if d in sizes)
             bar.update(done - bar.n)
-        if any(p.exitcode != 0 for p in procs):
-            # A worker died: finish (and take over) what it left, here.
-            work(settings, url, lease_s=lease_s, measure=measure)
-    results = ledger.results()
-    bar.update(sum(sizes[d] for d in results if d in sizes) - bar.n)
-    bar.close()
-    rows = [row for name in units if name in results for row in results[name]["rows"]]
-    order = {name: i for i, name in enumerate(targets.names)}
-    rows.sort(key=lambda r: order[r["device"]])
-    meta = {"run": settings.run_name, "storage": describe_storage(url), "workers": workers,
-            "wall_seconds": time.perf_counter() - start, "devices": len(targets),
-            "pending": [n for n in units if n not in results]}
-    return write_report(out, rows, settings.to_json(), meta)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=30)
+    return all(p.exitcode == 0 for p in procs)

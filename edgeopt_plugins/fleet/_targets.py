@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from edgeopt_plugins._io import display_path
+from edgeopt_plugins._memory import require_memory
+from edgeopt_plugins._values import check_seed
 from edgeopt_plugins.data import MetricTable, load_table
 from edgeopt_plugins.devices import DeviceProfile, SimulatedFleet
 from edgeopt_plugins.exceptions import DataNotFoundError, InputError
@@ -33,6 +35,8 @@ __all__ = ["TargetSpec", "Targets", "build_targets", "pool_for"]
 
 #: Designs in the percentile/optimum pool of spaces too large to enumerate.
 POOL_SIZE = 5000
+#: Peak memory per simulated device while the fleet is drawn (measured: about 14 KB for NB201).
+BYTES_PER_SIMULATED_DEVICE = 12_000
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,8 @@ class Targets:
     def _add_simulated(self, n: int) -> None:
         if n < 0:
             raise InputError(f"--simulated must be a non-negative number of devices, got {n}")
+        require_memory(n * BYTES_PER_SIMULATED_DEVICE, f"--simulated {n}",
+                       "simulate fewer devices per run (several runs with other seeds cover more)")
         table = self.table_or_none()
         if table is None:
             raise DataNotFoundError(f"simulated devices are fitted to the {self.space.name} latency table (set --data-dir)")
@@ -222,6 +228,7 @@ class Targets:
 
 def build_targets(spec: TargetSpec) -> Targets:
     """Build (and validate) the fleet's devices."""
+    check_seed(spec.seed)
     if spec.profile_size < 2:
         raise InputError(f"--profile-size must be at least 2, got {spec.profile_size}")
     if spec.data_dir is not None and not os.path.isdir(spec.data_dir):

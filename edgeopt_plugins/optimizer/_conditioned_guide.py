@@ -10,10 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from edgeopt_plugins._values import implausible
 from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import EdgeOptWarning, InfeasibleBudgetError, InputError
 from edgeopt_plugins.optimizer._guide import GuideBase, Screening
 from edgeopt_plugins.optimizer._model import ConditionedModel
+from edgeopt_plugins.predictors._calibration import check_confidence
 from edgeopt_plugins.spaces import ArchLike
 
 __all__ = ["ConditionedGuide", "check_budget"]
@@ -27,6 +29,8 @@ def check_budget(value: Any, name: str = "latency_budget_ms") -> float:
         raise InputError(f"{name} must be a positive number, got {value!r}") from None
     if not math.isfinite(budget) or budget <= 0:
         raise InputError(f"{name} must be a positive number, got {value!r}")
+    if reason := implausible("latency_ms", budget, name):
+        raise InputError(reason)
     return budget
 
 
@@ -55,11 +59,11 @@ class ConditionedGuide(GuideBase):
         confidence: float = 0.95,
         candidates: Iterable[ArchLike] | None = None,
     ) -> None:
+        if not isinstance(model, (ConditionedModel, str, os.PathLike)):
+            raise InputError(f"model must be a ConditionedModel or the folder of one, got {type(model).__name__}")
         self.model = model if isinstance(model, ConditionedModel) else ConditionedModel.load(model)
         super().__init__(self.model.space, check_budget(latency_budget_ms))
-        if not 0.0 < float(confidence) < 1.0:
-            raise InputError(f"confidence must be between 0 and 1, got {confidence!r}")
-        self.confidence = float(confidence)
+        self.confidence = check_confidence(confidence)
         self.profile = DeviceProfile.coerce(profile, self.space)
         self.candidates = None if candidates is None else [self.space.format(a) for a in candidates]
         self._embedding = self.model.embed(self.profile)

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeopt_plugins._memory import require_memory
+from edgeopt_plugins._values import MAX_TRADEOFF, check_seed, implausible
 from edgeopt_plugins.data import MetricTable, load_table
 from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import (
@@ -65,6 +67,15 @@ _RETRY_SHRINK = (0.5, 0.2, 0.05)
 #: Random designs added to the table designs when proposals of a large space all miss the budget
 #: (an eighth of it for spaces whose features are counted on built models).
 _FALLBACK_SAMPLE = 4096
+
+
+def _round_up(value: float) -> float:
+    """``value`` rounded up to three significant digits (a budget quoted back must still work)."""
+    if not np.isfinite(value) or value <= 0:
+        return value
+    step = 10.0 ** (np.floor(np.log10(value)) - 2)
+    rounded = float(np.ceil(value / step) * step)
+    return float(f"{rounded:.3g}") if float(f"{rounded:.3g}") >= value else rounded
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,9 @@ def _budgets(value: float | Sequence[float] | np.ndarray, n: int, name: str) -> 
     if not np.isfinite(arr).all() or (arr <= 0).any():
         bad = arr[~(np.isfinite(arr) & (arr > 0))][0]
         raise InputError(f"{name} must be a positive number, got {bad}")
+    for value in arr:
+        if reason := implausible(name.replace("_budget", ""), float(value), name):
+            raise InputError(reason)
     return arr
 
 
@@ -217,6 +231,7 @@ class ConditionedModel:
         """
         from tqdm.auto import tqdm
 
+        seed = check_seed(seed)
         cfg = config or FitConfig()
         start = time.perf_counter()
         space = devices.space
@@ -358,13 +373,16 @@ class ConditionedModel:
         trade = np.zeros(b) if tradeoff is None else np.asarray(tradeoff, dtype=np.float64) * np.ones(b)
         if trade.shape != (b,) or not np.isfinite(trade).all() or (trade < 0).any():
             raise InputError(f"tradeoff must be a non-negative number (or one per device), got {tradeoff!r}")
+        if (trade > MAX_TRADEOFF).any():
+            raise InputError(f"tradeoff must be at most {MAX_TRADEOFF:g} accuracy points per doubling of latency "
+                             f"(beyond that only latency counts), got {float(trade.max()):g}")
         if energy_budget_mj is not None and not self.has_energy:
             raise InputError("energy_budget_mj: this model has no energy predictor (no training device measured energy)")
         e_budgets = np.full(b, np.inf) if energy_budget_mj is None else _budgets(energy_budget_mj, b, "energy_budget_mj")
         task = Task(budgets, self.predictor.multipliers(emb, c), trade, e_budgets,
                     self.predictor.multipliers(emb, c, "energy_mj") if self.has_energy else np.zeros(b))
-        if candidates is not None:
-            cand = self._candidate_matrix(candidates)
+        cand = None if candidates is None else self._candidate_matrix(candidates)
+        if cand is not None:
             picks = self._screen_shared(emb, task, cand, top_k)
         else:
             width = int(beam or self.optimizer.info.get("beam", 128))
@@ -385,10 +403,7 @@ class ConditionedModel:
                     picks[i] = pick
                 missing = [i for i, p in enumerate(picks) if p is None]
             if missing:
-                # Last resort: exact screening of every design (small spaces) or of the training
-                # tables' designs plus a fixed random sample (large spaces).
-                sample = _FALLBACK_SAMPLE // 8 if self.space.costly_features else _FALLBACK_SAMPLE
-                full = candidate_pool(self.space, self.predictor.metrics["latency_ms"].table.indices, sample, 0)
+                full = self._fallback_pool()
                 sub_task = Task(*(a[missing] for a in (task.budget_ms, task.multiplier, task.tradeoff,
                                                        task.energy_budget_mj, task.energy_multiplier)))
                 for i, pick in zip(missing, self._screen_shared(emb[missing], sub_task, full, top_k)):
@@ -397,19 +412,69 @@ class ConditionedModel:
         for i, pick in enumerate(picks):
             if pick is None:
                 if on_infeasible == "raise":
-                    raise InfeasibleBudgetError(self._infeasible_message(emb, i, budgets[i], e_budgets[i], c,
-                                                                         candidates is not None))
+                    raise InfeasibleBudgetError(self._infeasible_message(emb, i, budgets[i], e_budgets[i], c, cand))
                 out.append([])
                 continue
             out.append(pick)
         return out
 
+    def smallest_budget_ms(
+        self,
+        profile: DeviceProfile | DeviceEmbedding,
+        *,
+        confidence: float = 0.95,
+        candidates: Iterable[ArchLike] | np.ndarray | None = None,
+        energy_budget_mj: float | None = None,
+    ) -> float:
+        """The smallest latency budget that :meth:`recommend` meets for this device at this confidence.
+
+        It is the lowest calibrated upper bound among ``candidates`` (default: the designs
+        :meth:`recommend` screens when the optimizer's proposals all miss: every design of a
+        small space, else the training tables' designs and a fixed random sample) that also
+        fit ``energy_budget_mj``. :meth:`recommend` with this budget (or more) finds a design.
+
+        Args:
+            profile: The device's profile (or an embedding of one device).
+            confidence: Confidence of the upper bounds, as in :meth:`recommend`.
+            candidates: Only these architectures, as in :meth:`recommend`.
+            energy_budget_mj: Only designs whose energy upper bound fits it.
+
+        Returns:
+            The budget in ms; ``inf`` when no design fits ``energy_budget_mj``.
+
+        Example:
+            >>> floor = model.smallest_budget_ms(profile, confidence=0.95)  # doctest: +SKIP
+            >>> model.recommend(profile, latency_budget_ms=floor, top_k=1)  # doctest: +SKIP
+        """
+        idx = self._fallback_pool() if candidates is None else self._candidate_matrix(candidates)
+        _, upper = self.predict(idx, profile, confidence=confidence)
+        fits = np.ones(len(upper), dtype=bool)
+        if energy_budget_mj is not None:
+            fits = self.predict(idx, profile, confidence=confidence, metric="energy_mj")[1] <= energy_budget_mj
+        # A hair above the bound, so that passing it back survives the log/exp round trip of the screening.
+        return float(upper[fits].min()) * (1 + 1e-9) if fits.any() else float("inf")
+
+    def _fallback_pool(self) -> np.ndarray:
+        """Designs screened exactly when proposals miss: every design (small spaces), else table designs + a sample."""
+        sample = _FALLBACK_SAMPLE // 8 if self.space.costly_features else _FALLBACK_SAMPLE
+        return candidate_pool(self.space, self.predictor.metrics["latency_ms"].table.indices, sample, 0)
+
     def _infeasible_message(self, emb: DeviceEmbedding, i: int, budget: float, e_budget: float, confidence: float,
-                            listed: bool) -> str:
-        where = "the candidate list" if listed else "the space"
+                            candidates: np.ndarray | None) -> str:
+        where = "the candidate list" if candidates is not None else "the space"
+        device = emb[np.array([i])]
         extra = f" and energy budget {e_budget:g} mJ" if np.isfinite(e_budget) else ""
-        return (f"device {emb.names[i]!r}: no design of {where} has a {confidence:.0%} latency upper bound within "
-                f"{budget:g} ms{extra}; raise the budget, lower the confidence, or measure more architectures")
+        head = (f"device {emb.names[i]!r}: no design of {where} has a {confidence:.0%} latency upper bound within "
+                f"{budget:g} ms{extra}")
+        floor = self.smallest_budget_ms(device, confidence=confidence, candidates=candidates,
+                                        energy_budget_mj=e_budget if np.isfinite(e_budget) else None)
+        if not np.isfinite(floor):
+            pool = self._fallback_pool() if candidates is None else candidates
+            e_floor = float(self.predict(pool, device, confidence=confidence, metric="energy_mj")[1].min())
+            return (f"{head}; no design fits the energy budget: the smallest {confidence:.0%} energy upper bound is "
+                    f"{_round_up(e_floor):g} mJ")
+        return (f"{head}; the smallest budget that works at {confidence:.0%} confidence is {_round_up(floor):g} ms "
+                "(or lower the confidence, or measure more architectures)")
 
     def _candidate_matrix(self, candidates: Iterable[ArchLike] | np.ndarray) -> np.ndarray:
         if isinstance(candidates, (str, dict)):
@@ -421,7 +486,7 @@ class ConditionedModel:
 
     def _features(self, idx: np.ndarray) -> dict[str, Any]:
         """Predictor designs/noise and accuracy of unique architectures."""
-        out: dict[str, Any] = {"acc": self.accuracy.predict_indices(idx)}
+        out: dict[str, Any] = {"acc": self.accuracy.predict_indices(idx), "kernel": self.predictor.kernel_features(idx)}
         for metric, mf in self.predictor.metrics.items():
             out[metric] = mf.features(self.space, idx)
         return out
@@ -434,9 +499,10 @@ class ConditionedModel:
 
         design, s2, t = feats["latency_ms"]
         if gather is None:
-            mu, sigma = self.predictor.moments(emb, design, s2, t)
+            mu, sigma = self.predictor.moments(emb, design, s2, t, feats=feats["kernel"])
         else:
-            mu, sigma = self.predictor.moments(emb, per_device(design), per_device(s2), per_device(t))
+            kernel = [feats["kernel"].take(np.maximum(g, 0)) for g in gather]
+            mu, sigma = self.predictor.moments(emb, per_device(design), per_device(s2), per_device(t), feats=kernel)
         upper = mu + task.multiplier[:, None] * sigma
         feasible = upper <= np.log(task.budget_ms)[:, None]
         if gather is not None:
@@ -504,7 +570,7 @@ class ConditionedModel:
 
     # ----------------------------------------------------------------- persistence
     def save(self, folder: str | os.PathLike[str]) -> None:
-        """Write the model folder (``model.json`` + ``tensors.safetensors``)."""
+        """Write the model folder (``model.json`` + a tensor file), replacing an existing model in one rename."""
         arrays = {**self.predictor.to_arrays("predictor"), **self.accuracy.to_arrays("accuracy"),
                   **self.optimizer.to_arrays("optimizer")}
         meta = {**space_record(self.space), "predictor": self.predictor.to_json(), "accuracy": self.accuracy.to_json(),
@@ -540,7 +606,7 @@ class ConditionedModel:
             return cls(pred, acc, opt, meta.get("info"))
         except ModelFormatError as err:
             raise ModelFormatError(f"{folder}: {err}") from None
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
             raise ModelFormatError(f"{folder}: malformed model ({type(err).__name__}: {err})") from None
 
 
@@ -590,6 +656,7 @@ def fit_from_data(
         progress: Progress bars.
     """
     sp = get_space(space)
+    seed = check_seed(seed)
     devices: TrainingDevices | None = None
     table_space = "ofa" if sp.name == "ofa_quant" else sp.name
     if sp.name != "ofa_quant" and sp.name in BUILTIN_NAMES:
@@ -640,6 +707,8 @@ def _simulated(space: str, devices: TrainingDevices, n: int, data_dir: str | os.
 
     if n < 0:
         raise InputError(f"simulated_devices must be >= 0, got {n}")
+    # Latency and energy of every training architecture on every device, in float32 and float64.
+    require_memory(24 * len(devices.indices) * n, f"simulated_devices={n}", "simulate fewer devices")
     table = load_table(space, "latency_ms", data_dir=data_dir)
     real = [d for d, kind in zip(devices.devices, devices.kinds) if kind == "table" and d in table.devices]
     fleet = SimulatedFleet.fit(table, devices=real, seed=seed)

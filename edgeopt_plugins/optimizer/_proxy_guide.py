@@ -123,12 +123,11 @@ class ProxyGuide(GuideBase):
             self._pool_idx = candidate_pool(self.space, indices, extra, seed)
             self.pool = self.space.from_indices(self._pool_idx)
         self._pool_accuracy = None if self._accuracy is None else self._accuracy(self.pool)
-        self._refit_adapter: ProxyAdapter | None = None
+        self._full_fit_size = len(self.profile)
         self._fit(self.profile)
 
-    def _fit(self, profile: DeviceProfile) -> None:
-        adapter = self._refit_adapter or self.adapter
-        self.predictor = adapter.fit(profile)
+    def _fit(self, profile: DeviceProfile, warm: Any = None) -> None:
+        self.predictor = self.adapter.fit(profile, warm=warm)
         self._fitted = profile
         self._log_ratios = np.log(profile.latency_ms / self.predictor.predict(list(profile.archs)))
         self.margin = self._margin(self.confidence)
@@ -150,12 +149,12 @@ class ProxyGuide(GuideBase):
         if target == len(self._fitted):
             return
         take = list(measurements.items())[: target - len(self.profile)]
-        if self._refit_adapter is None and self.adapter.method == "hierarchical" and self.adapter.config is None:
-            # Keep the hyper-parameters tuned for the initial profile; re-tuning costs a second.
-            self._refit_adapter = ProxyAdapter(self.adapter.pool, method="hierarchical", proxy=self.adapter.proxies,
-                                               config=self.adapter.meta(len(self.profile)).config,
-                                               seed=self.adapter.seed)
-        self._fit(self.profile.extended([a for a, _ in take], [v for _, v in take]))
+        # A refit keeps to the hyper-parameters that carried weight before (a few small
+        # factorisations); the whole grid is weighed again whenever the data have doubled.
+        warm = self.predictor if target < 2 * self._full_fit_size else None
+        self._fit(self.profile.extended([a for a, _ in take], [v for _, v in take]), warm)
+        if warm is None:
+            self._full_fit_size = target
 
     def screen(self, archs: Sequence[str]) -> Screening:
         with self._lock:

@@ -1,5 +1,9 @@
 """Predictors: monotonicity statistics, proxy-device and device-conditioned predictors.
 
+Each approach has its own room: :mod:`edgeopt_plugins.predictors.proxy` (approach 1) and
+:mod:`edgeopt_plugins.predictors.conditioned` (approach 2); statistics, measurements, accuracy
+and calibration are shared. Every public name is also importable from here.
+
 Approach 1 (proxy devices): :class:`ProxyAdapter` / :func:`adapt` adapt proxy
 devices (a :class:`ProxyPool` built from a latency table) to a target from a few of
 its measurements and return an :class:`AdaptedPredictor` with an estimate of the
@@ -20,31 +24,7 @@ Example:
 """
 
 from edgeopt_plugins.predictors._accuracy import AccuracyPredictor, fit_accuracy_predictor
-from edgeopt_plugins.predictors._adapt import (
-    ADAPT_METHODS,
-    ProxyAdapter,
-    SingleProxyPredictor,
-    adapt,
-)
-from edgeopt_plugins.predictors._adapted import AdaptedPredictor
 from edgeopt_plugins.predictors._calibration import Calibrator
-from edgeopt_plugins.predictors._choice import (
-    CHOICE_CRITERIA,
-    ProxyChoice,
-    choose_proxy,
-)
-from edgeopt_plugins.predictors._conditioned import (
-    ConditionedPredictor,
-    DeviceEmbedding,
-    PredictorConfig,
-    fit_conditioned_predictor,
-)
-from edgeopt_plugins.predictors._hierarchical import (
-    META_GRID,
-    HierarchicalConfig,
-    HierarchicalPredictor,
-)
-from edgeopt_plugins.predictors._loop import MeasurementLoop, propose_measurements
 from edgeopt_plugins.predictors._measurements import Measurements, as_measurements
 from edgeopt_plugins.predictors._monotonicity import (
     central_device,
@@ -54,15 +34,37 @@ from edgeopt_plugins.predictors._monotonicity import (
     rank_correlation,
     spearman,
 )
-from edgeopt_plugins.predictors._pool import ProxyPool
-from edgeopt_plugins.predictors._proxy import PROXY_MODELS, ProxyPredictor
-from edgeopt_plugins.predictors._published import PublishedPredictor
-from edgeopt_plugins.predictors._training import TrainingDevices
+from edgeopt_plugins.predictors._store import check_model_folder
+from edgeopt_plugins.predictors.conditioned import (
+    ConditionedPredictor,
+    DeviceEmbedding,
+    PredictorConfig,
+    TrainingDevices,
+    fit_conditioned_predictor,
+)
+from edgeopt_plugins.predictors.proxy import (
+    ADAPT_METHODS,
+    CHOICE_CRITERIA,
+    PROXY_MODELS,
+    AdaptedPredictor,
+    HierarchicalConfig,
+    HierarchicalPredictor,
+    MeasurementLoop,
+    ProxyAdapter,
+    ProxyChoice,
+    ProxyPool,
+    ProxyPredictor,
+    PublishedPredictor,
+    SingleProxyPredictor,
+    adapt,
+    choose_proxy,
+    plan_profile,
+    propose_measurements,
+)
 
 __all__ = [
     "ADAPT_METHODS",
     "CHOICE_CRITERIA",
-    "META_GRID",
     "PROXY_MODELS",
     "AccuracyPredictor",
     "AdaptedPredictor",
@@ -84,7 +86,9 @@ __all__ = [
     "adapt",
     "as_measurements",
     "central_device",
+    "check_model_folder",
     "choose_proxy",
+    "plan_profile",
     "fit_accuracy_predictor",
     "fit_conditioned_predictor",
     "kendall",

@@ -8,6 +8,7 @@ from typing import Any
 
 from optuna.samplers import BaseSampler
 
+from edgeopt_plugins._values import check_seed
 from edgeopt_plugins.optimizer import ConditionedGuide, ConditionedModel
 from edgeopt_plugins.samplers._guided import GuidedSampler, LatencySpec
 from edgeopt_plugins.spaces import ArchLike
@@ -69,6 +70,7 @@ class DeviceConditionedSampler(GuidedSampler):
         n_explore: int = 20,
         candidates: Iterable[ArchLike] | None = None,
     ) -> None:
+        check_seed(seed, allow_none=True)  # before the model is loaded
         guide = ConditionedGuide(model, profile, latency_budget_ms, confidence=confidence, candidates=candidates)
         super().__init__(guide, base_sampler=base_sampler, seed=seed, param_names=param_names,
                          latency_from=latency_from, n_warm_start=n_warm_start, n_explore=n_explore)

@@ -39,7 +39,7 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from edgeopt_plugins._values import positive_or_none
+from edgeopt_plugins._values import check_seed, positive_or_none
 from edgeopt_plugins.exceptions import EdgeOptWarning, InputError
 from edgeopt_plugins.optimizer._guide import SearchGuide
 
@@ -124,6 +124,7 @@ class GuidedSampler(BaseSampler):
         explore_confidence: float = 0.5,
         max_repairs: int = 64,
     ) -> None:
+        seed = check_seed(seed, allow_none=True)
         if not isinstance(guide, SearchGuide):
             raise InputError(f"guide must implement SearchGuide (warm_start, screen, observe), got {type(guide).__name__}")
         if n_warm_start < 0 or n_explore < 0 or max_repairs < 1:

@@ -8,6 +8,7 @@ from typing import Any
 
 from optuna.samplers import BaseSampler
 
+from edgeopt_plugins._values import check_seed
 from edgeopt_plugins.data import MetricTable
 from edgeopt_plugins.optimizer import ProxyGuide
 from edgeopt_plugins.optimizer._proxy_guide import AccuracySource
@@ -73,6 +74,7 @@ class ProxySampler(GuidedSampler):
         n_explore: int = 20,
         candidates: Iterable[ArchLike] | None = None,
     ) -> None:
+        check_seed(seed, allow_none=True)  # before the adaptation uses it
         guide = ProxyGuide(profile, latency_budget_ms, proxies=proxies, space=space, data_dir=data_dir,
                            exclude_devices=exclude_devices, method=method, proxy=proxy, accuracy=accuracy,
                            confidence=confidence, candidates=candidates, seed=seed or 0)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeopt_plugins._io import parse_json
 from edgeopt_plugins.exceptions import ArchitectureError
 from edgeopt_plugins.spaces._base import Decision, SearchSpace
 
@@ -68,9 +69,9 @@ class JsonFieldsSpace(SearchSpace):
 
     def _parse_values(self, text: str) -> list[Any]:
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ArchitectureError(f"malformed JSON ({err.msg} at character {err.pos})") from None
+            obj = parse_json(text)
+        except ValueError as err:
+            raise ArchitectureError(f"malformed JSON ({err})") from None
         if self.bare_list:
             obj = {self.fields[0].key: obj}
         elif not isinstance(obj, dict):

@@ -18,7 +18,8 @@ try:
     import nni  # noqa: F401
 except ImportError as err:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "edgeopt_plugins.strategies needs NNI 3.0, which is not installed: pip install 'edgeopt-plugins[nni]'"
+        "edgeopt_plugins.strategies needs NNI 3.0, which is not installed: install the nni extra in your clone "
+        "of edgeopt-plugins (it is not on PyPI): pip install -c constraints.txt -e '.[nni]'"
     ) from err
 
 with warnings.catch_warnings():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("nni", reason="NNI is an optional extra: pip install 'edgeopt-plugins[nni]'")
+pytest.importorskip("nni", reason="NNI is an optional extra: pip install -c constraints.txt -e '.[nni]'")
 
 from benchmarks._nni import STOCK_STRATEGIES, penalised_accuracy, run_stock_nni  # noqa: E402
 

@@ -25,7 +25,8 @@ def workdir(tmp_path_factory, data_dir, nb201_latency):
 
 
 def test_fit_writes_a_model_folder(workdir):
-    assert sorted(p.name for p in (workdir / "model").iterdir()) == ["model.json", "tensors.safetensors"]
+    names = sorted(p.name for p in (workdir / "model").iterdir())
+    assert names[0] == "model.json" and len(names) == 2 and names[1].startswith("tensors-")
     meta = json.loads((workdir / "model" / "model.json").read_text())
     assert meta["meta"]["info"]["excluded_devices"] == ["pixel3"]
 
@@ -63,9 +64,10 @@ def test_recommend_among_candidates_prints_a_table(run_cli, workdir, nb201_laten
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [
-    (["--latency-budget-ms", "0.0001"], "no design of the space"),
+    (["--latency-budget-ms", "0.0001"], "no design of the space has a 95% latency upper bound within 0.0001 ms; the "
+                                        "smallest budget that works at 95% confidence is"),
     (["--latency-budget-ms", "5", "--candidates", "BADCANDS"], "line 3"),
-    (["--latency-budget-ms", "-3"], "expected a positive number"),
+    (["--latency-budget-ms", "-3"], "expected a number from 1e-06 to 1e+07"),
     (["--latency-budget-ms", "5", "--confidence", "1.5"], "between 0 and 1"),
     (["--latency-budget-ms", "5", "--profile", "BADPROFILE"], "negative"),
 ])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from edgeopt_plugins.exceptions import (
 )
 from edgeopt_plugins.optimizer import ConditionedModel, Design, FitConfig
 from edgeopt_plugins.predictors import TrainingDevices
-from edgeopt_plugins.predictors._store import MANIFEST, TENSORS, _manifest_digest
+from edgeopt_plugins.predictors._store import MANIFEST, _manifest_digest, tensor_path
 from edgeopt_plugins.spaces import get_space
 from tests._approach2 import HELD_OUT, real_subset
 
@@ -83,12 +84,42 @@ def test_budget_below_every_design_is_infeasible(model, profile):
     assert out[0] == [] and len(out[1]) == 1
 
 
+@pytest.mark.parametrize("confidence", [0.5, 0.95])
+def test_infeasible_budget_names_the_smallest_budget_that_works(model, profile, confidence):
+    with pytest.raises(InfeasibleBudgetError, match=rf"smallest budget that works at {confidence:.0%} confidence is "
+                                                     r"(?P<ms>[\d.]+) ms") as caught:
+        model.recommend(profile, latency_budget_ms=1e-4, confidence=confidence)
+    quoted = float(re.search(r"is ([\d.]+) ms", str(caught.value)).group(1))
+    floor = model.smallest_budget_ms(profile, confidence=confidence)
+    assert floor <= quoted <= floor * 1.01  # the exact floor, rounded up to 3 digits
+    for budget in (floor, quoted):
+        assert model.recommend(profile, latency_budget_ms=budget, confidence=confidence, top_k=1)
+    with pytest.raises(InfeasibleBudgetError):
+        model.recommend(profile, latency_budget_ms=floor * 0.999, confidence=confidence)
+    assert floor < model.smallest_budget_ms(profile, confidence=0.99)
+
+
+def test_smallest_budget_among_candidates(model, profile, nb201_latency):
+    candidates = list(nb201_latency.archs[200:260])
+    floor = model.smallest_budget_ms(profile, candidates=iter(candidates))
+    _, upper = model.predict(candidates, profile)
+    assert floor == pytest.approx(upper.min(), rel=1e-6)
+    with pytest.raises(InfeasibleBudgetError, match="candidate list.*smallest budget"):
+        model.recommend(profile, latency_budget_ms=floor * 0.9, candidates=iter(candidates))
+    assert model.recommend(profile, latency_budget_ms=floor, candidates=iter(candidates), top_k=1)[0].arch in candidates
+
+
 def test_many_devices_in_one_batch_match_single_calls(model, nb201_latency):
     profiles = [DeviceProfile.from_table(nb201_latency, d, k=10, seed=2) for d in nb201_latency.devices[:5]]
     budgets = [float(np.quantile(nb201_latency.column(d), 0.5)) * 1.5 for d in nb201_latency.devices[:5]]
     batch = model.recommend_many(profiles, budgets, top_k=2)
     for p, b, designs in zip(profiles, budgets, batch):
-        assert designs == model.recommend(p, latency_budget_ms=b, top_k=2)
+        single = model.recommend(p, latency_budget_ms=b, top_k=2)
+        assert [d.arch for d in designs] == [d.arch for d in single]
+        # the same numbers, up to the rounding of batched factorisations
+        numbers = [[v for v in d.to_dict().values() if not isinstance(v, str)] for d in single]
+        assert [[v for v in d.to_dict().values() if not isinstance(v, str)] for d in designs] == [
+            pytest.approx(n, rel=1e-9) for n in numbers]
 
 
 def test_tradeoff_prefers_faster_designs(model, profile):
@@ -120,7 +151,7 @@ def test_save_load_round_trip_gives_identical_answers(model, saved, profile):
     np.testing.assert_array_equal(model.predict_accuracy(archs), back.predict_accuracy(archs))
     budget = _budget(model, profile, 0.5)
     assert back.recommend(profile, latency_budget_ms=budget) == model.recommend(profile, latency_budget_ms=budget)
-    assert sorted(p.name for p in saved.iterdir()) == [MANIFEST, TENSORS]
+    assert sorted(p.name for p in saved.iterdir()) == [MANIFEST, tensor_path(saved).name]
 
 
 def _copy(saved, tmp_path):
@@ -140,9 +171,9 @@ def test_pickle_dropped_into_the_folder_is_refused(saved, tmp_path):
 
 def test_modified_tensor_file_is_refused(saved, tmp_path):
     folder = _copy(saved, tmp_path)
-    blob = bytearray((folder / TENSORS).read_bytes())
+    blob = bytearray(tensor_path(folder).read_bytes())
     blob[-3] ^= 0xFF
-    (folder / TENSORS).write_bytes(bytes(blob))
+    tensor_path(folder).write_bytes(bytes(blob))
     with pytest.raises(ModelFormatError, match="checksum"):
         ConditionedModel.load(folder)
 
@@ -246,8 +277,13 @@ def test_energy_budget_is_respected_with_an_energy_model():
     designs = m.recommend(profile, latency_budget_ms=budget, energy_budget_mj=e_budget, top_k=3)
     assert designs and all(d.latency_upper_ms <= budget and d.energy_upper_mj <= e_budget for d in designs)
     assert "energy_upper_mj" in designs[0].to_dict()
-    with pytest.raises(InfeasibleBudgetError, match="energy budget"):
+    with pytest.raises(InfeasibleBudgetError, match="no design fits the energy budget") as caught:
         m.recommend(profile, latency_budget_ms=budget, energy_budget_mj=1e-6)
+    quoted = float(re.search(r"energy upper bound is ([\d.e+-]+) mJ", str(caught.value)).group(1))
+    assert en_up.min() <= quoted <= en_up.min() * 1.01
+    assert m.smallest_budget_ms(profile, energy_budget_mj=1e-6) == float("inf")
+    floor = m.smallest_budget_ms(profile, energy_budget_mj=e_budget)
+    assert floor == pytest.approx(lat_up[en_up <= e_budget].min(), rel=1e-6) and floor >= lat_up.min()
 
 
 def test_quantization_policy_space_with_simulated_devices_and_user_accuracy():

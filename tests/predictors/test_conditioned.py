@@ -164,3 +164,35 @@ def test_training_devices_merge_drop_and_validate(nb201_latency):
         TrainingDevices.from_arrays("nb201", a.indices, -a.latency_ms, a.devices)
     with pytest.raises(InputError, match="at least 3"):
         fit_conditioned_predictor(a, config=TINY)
+
+
+def test_a_device_outside_the_training_span_converges_with_its_own_measurements():
+    """Training devices are exactly low-rank; the target adds a pairwise interaction none of them has."""
+    train = synthetic_fleet(12, n_archs=1500, seed=4)
+    pred = fit_conditioned_predictor(train, config=TINY, seed=0)
+    space = get_space("nb201")
+    idx = train.indices
+    base = np.log(train.latency_ms[:, 0])
+    target = np.exp(base + 0.6 * (idx[:, 1] == idx[:, 4]) + 0.3 * (idx[:, 0] == 3))
+    archs = space.from_indices(idx)
+    scores, shares = {}, {}
+    for k in (10, 200):
+        rows = np.random.default_rng(k).choice(len(archs), size=k, replace=False)
+        profile = DeviceProfile(space, tuple(archs[i] for i in rows), target[rows], metadata={"name": "new-family"})
+        emb = pred.embed(profile)
+        mean, upper = pred.predict(idx, emb)
+        scores[k], shares[k] = spearman(mean, target), float(emb.residual.share[0])
+        if k == 200:
+            plain, _ = pred.moments(emb, *pred.metrics["latency_ms"].features(space, idx))
+            assert scores[k] > spearman(plain[0], target) + 0.05  # the correction, not the latents, did it
+            assert np.mean(target <= upper) > 0.9
+    assert scores[200] > scores[10] and scores[200] > 0.95
+    assert shares[200] > 0.9  # the evidence switched the correction on
+
+
+def test_a_device_like_the_training_devices_keeps_the_plain_prediction(pred, profile, nb201_latency):
+    emb = pred.embed(profile)
+    idx = nb201_latency.indices[:500]
+    corrected, _ = pred.predict(idx, emb)
+    plain, _ = pred.moments(emb, *pred.metrics["latency_ms"].features(pred.space, idx))
+    assert spearman(corrected, np.exp(plain[0])) > 0.97

@@ -26,7 +26,7 @@ def test_strategy_seeds_from_the_model_and_stays_within_budget(tiny_model_dir, n
     result = run_nni_search("nb201", lambda arch: {"default": acc[arch], "latency_ms": lat[arch]}, strategy,
                             max_trials=10)
     expected = [d.arch for d in model.recommend(profile, latency_budget_ms=budget, top_k=3)]
-    assert [t.arch for t in result.trials[:3]] == expected
+    assert result.trials[0].arch == expected[0]  # later picks move with the device's measurements
     assert len({t.arch for t in result.trials}) == 10
     assert len(strategy.guide.observed) >= 9  # every reported latency refined the device (the last may be pending)
     violations = sum(lat[t.arch] > budget for t in result.trials)

@@ -10,7 +10,7 @@ import pytest
 
 from tests._markdown import run_python_blocks
 
-nni = pytest.importorskip("nni", reason="NNI is an optional extra: pip install 'edgeopt-plugins[nni]'")
+nni = pytest.importorskip("nni", reason="NNI is an optional extra: pip install -c constraints.txt -e '.[nni]'")
 
 TUTORIAL = Path(__file__).resolve().parents[2] / "docs" / "tutorial-nni.md"
 MODULES = ["__init__", "_space", "_evaluator", "_strategy", "_profiler", "_run"]

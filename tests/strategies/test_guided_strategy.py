@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-pytest.importorskip("nni", reason="NNI is an optional extra: pip install 'edgeopt-plugins[nni]'")
+pytest.importorskip("nni", reason="NNI is an optional extra: pip install -c constraints.txt -e '.[nni]'")
 
 import nni  # noqa: E402
 from nni.nas.execution import SequentialExecutionEngine  # noqa: E402

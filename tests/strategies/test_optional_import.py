@@ -23,5 +23,5 @@ def test_missing_nni_names_the_extra(monkeypatch):
     for name in [m for m in sys.modules if m.split(".")[:2] == ["edgeopt_plugins", "strategies"]]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "nni", None)  # what an environment without NNI looks like to import
-    with pytest.raises(ImportError, match=r"pip install 'edgeopt-plugins\[nni\]'"):
+    with pytest.raises(ImportError, match=r"pip install -c constraints.txt -e '\.\[nni\]'"):
         importlib.import_module("edgeopt_plugins.strategies")

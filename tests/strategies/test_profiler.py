@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("nni", reason="NNI is an optional extra: pip install 'edgeopt-plugins[nni]'")
+pytest.importorskip("nni", reason="NNI is an optional extra: pip install -c constraints.txt -e '.[nni]'")
 
 from nni.nas.oneshot.pytorch.profiler import RangeProfilerFilter, SampleProfilerPenalty  # noqa: E402
 from nni.nas.strategy import RegularizedEvolution  # noqa: E402

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("nni", reason="NNI is an optional extra: pip install 'edgeopt-plugins[nni]'")
+pytest.importorskip("nni", reason="NNI is an optional extra: pip install -c constraints.txt -e '.[nni]'")
 
 import nni  # noqa: E402
 from nni.nas.evaluator import FunctionalEvaluator  # noqa: E402

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("nni", reason="NNI is an optional extra: pip install 'edgeopt-plugins[nni]'")
+pytest.importorskip("nni", reason="NNI is an optional extra: pip install -c constraints.txt -e '.[nni]'")
 
 from edgeopt_plugins.exceptions import ArchitectureError, InputError  # noqa: E402
 from edgeopt_plugins.spaces import get_space  # noqa: E402

@@ -8,12 +8,21 @@ never seen. Predictions are ``exp(mu)`` with ``mu = design(arch) . theta``;
 upper bounds are ``exp(mu + q * sigma)`` where ``sigma`` combines the device's
 noise level, the architecture's noise scale and the posterior uncertainty, and
 ``q`` comes from split-conformal calibration on held-out training devices.
+
+What the latent factors cannot express about a device (a hardware family unlike every
+training device) is learned from the device's own profile: a Gaussian-process correction of
+the log-latency residuals (``_residual``), weighed per device by its evidence, so that
+predictions converge with the device's data and bounds widen when the profile disagrees
+with the prior. The calibration is measured with the correction in place, on devices held
+out together with their near copies.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,16 +31,19 @@ import numpy as np
 from edgeopt_plugins.devices import DeviceProfile
 from edgeopt_plugins.exceptions import InputError, ModelFormatError
 from edgeopt_plugins.predictors._calibration import Calibrator, check_confidence
-from edgeopt_plugins.predictors._factor import (
+from edgeopt_plugins.predictors._kernels import ArchKernels, KernelFeatures
+from edgeopt_plugins.predictors.conditioned._factor import (
     FactorBasis,
     MetricFactors,
     _normal_solve,
     device_folds,
     fit_basis,
     fit_metric_factors,
+    near_copy_groups,
 )
-from edgeopt_plugins.predictors._posterior import solve_posteriors
-from edgeopt_plugins.predictors._training import TrainingDevices
+from edgeopt_plugins.predictors.conditioned._posterior import solve_posteriors
+from edgeopt_plugins.predictors.conditioned._residual import DeviceResiduals, ResidualConfig, fit_residuals
+from edgeopt_plugins.predictors.conditioned._training import TrainingDevices
 from edgeopt_plugins.spaces import ArchLike, SearchSpace, get_space
 
 __all__ = ["ConditionedPredictor", "DeviceEmbedding", "PredictorConfig", "fit_conditioned_predictor"]
@@ -59,6 +71,10 @@ class PredictorConfig:
             factors (default: no; they train energy only and latency comes from
             the measured devices, because simulated devices are mixtures of the
             measured ones and blurred the factors in leave-one-device-out tests).
+        near_copy: Measured devices whose log-latencies correlate at least this much are
+            held out together in rank selection and calibration (a new device is
+            rarely a near copy of a training device).
+        residual: The grid of each device's own correction (``None``: no correction).
     """
 
     ranks: tuple[int, ...] = (2, 3, 4, 5, 6, 8, 10)
@@ -72,6 +88,8 @@ class PredictorConfig:
     energy_rank: int = 6
     simulated_latency: bool = False
     calib_simulated: int = 6
+    near_copy: float = 0.95
+    residual: ResidualConfig | None = ResidualConfig()
 
     def __post_init__(self) -> None:
         if not self.ranks or min(self.ranks) < 1:
@@ -95,6 +113,7 @@ class DeviceEmbedding:
         energy_observed: ``(B,)`` whether the profile measured energy.
         names: Device names (from the profiles' metadata).
         profiles: The profiles embedded (kept for online updates).
+        residual: Each device's correction learned from its own latency profile.
     """
 
     mean: np.ndarray
@@ -104,6 +123,7 @@ class DeviceEmbedding:
     energy_observed: np.ndarray
     names: tuple[str, ...]
     profiles: tuple[DeviceProfile, ...] = field(default=(), repr=False)
+    residual: DeviceResiduals | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.mean.shape[0])
@@ -113,7 +133,8 @@ class DeviceEmbedding:
         rows = np.atleast_1d(rows)
         return DeviceEmbedding(self.mean[rows], self.cov[rows], self.noise[rows], self.k[rows],
                                self.energy_observed[rows], tuple(self.names[i] for i in rows),
-                               tuple(self.profiles[i] for i in rows) if self.profiles else ())
+                               tuple(self.profiles[i] for i in rows) if self.profiles else (),
+                               None if self.residual is None else self.residual.take(rows))
 
     @property
     def vectors(self) -> np.ndarray:
@@ -138,7 +159,8 @@ class ConditionedPredictor:
     """
 
     def __init__(self, space: SearchSpace, metrics: dict[str, MetricFactors], prior_mean: np.ndarray,
-                 prior_cov: np.ndarray, calibrator: Calibrator, info: dict[str, Any] | None = None) -> None:
+                 prior_cov: np.ndarray, calibrator: Calibrator, info: dict[str, Any] | None = None,
+                 residual: ResidualConfig | None = ResidualConfig()) -> None:
         self.space = get_space(space)
         if "latency_ms" not in metrics:
             raise InputError("a conditioned predictor needs a latency_ms metric")
@@ -147,6 +169,7 @@ class ConditionedPredictor:
         self.prior_cov = np.asarray(prior_cov, dtype=np.float64)
         self.calibrator = calibrator
         self.info = dict(info or {})
+        self.residual_config = residual
         offsets, start = {}, 0
         for name, mf in self.metrics.items():
             offsets[name] = slice(start, start + mf.dim)
@@ -162,6 +185,40 @@ class ConditionedPredictor:
     @property
     def dim(self) -> int:
         return int(self.prior_mean.shape[0])
+
+    # ----------------------------------------------------------------- per-device corrections
+    @functools.cached_property
+    def kernels(self) -> ArchKernels:
+        """The space's kernel blocks, standardised on (a sample of) the training architectures."""
+        table = self.metrics["latency_ms"].table.indices
+        rows = np.random.default_rng(0).permutation(table.shape[0])[:2000]
+        return ArchKernels(self.space, table[np.sort(rows)])
+
+    @functools.cached_property
+    def residual_unit(self) -> float:
+        """Spread of log-latency between training devices per architecture (the corrections' unit)."""
+        mf = self.metrics["latency_ms"]
+        design = mf.table_design[:: max(1, mf.table_design.shape[0] // 2000), 1:]
+        cov = self.prior_cov[self.blocks["latency_ms"], self.blocks["latency_ms"]][1:, 1:]
+        return float(max(np.mean(np.einsum("ij,jk,ik->i", design, cov, design)), 1e-6))
+
+    def kernel_features(self, idx: np.ndarray) -> KernelFeatures:
+        """Kernel inputs of architectures (for :meth:`moments`)."""
+        return self.kernels.features(np.asarray(idx, dtype=np.int64))
+
+    def _residuals(self, emb: DeviceEmbedding, latency_obs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                            np.ndarray, np.ndarray]]
+                   ) -> DeviceResiduals | None:
+        """Fit each device's correction on its latency points ``(indices, design, log values, s2, t)``."""
+        if self.residual_config is None:
+            return None
+        feats, resid, var = [], [], []
+        for b, (idx, design, logy, s2, t) in enumerate(latency_obs):
+            mu, sigma = self.moments(emb[b], design, s2, t)
+            feats.append(self.kernel_features(idx))
+            resid.append(logy - mu[0])
+            var.append(sigma[0] ** 2)
+        return fit_residuals(self.kernels, self.residual_unit, feats, resid, var, self.residual_config)
 
     # ----------------------------------------------------------------- embedding
     def check_profile(self, profile: Any) -> DeviceProfile:
@@ -189,6 +246,7 @@ class ConditionedPredictor:
             raise InputError("embed: no profiles given")
         plist = [self.check_profile(p) for p in plist]
         obs: list[list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in plist]
+        lat_idx: list[np.ndarray] = [np.zeros((0, len(self.space.decisions)), dtype=np.int64) for _ in plist]
         for metric, mf in self.metrics.items():
             mine = [(i, p) for i, p in enumerate(plist)
                     if metric == "latency_ms" or (metric == "energy_mj" and p.energy_mj is not None)]
@@ -201,13 +259,20 @@ class ConditionedPredictor:
                 n = rows.shape[0]
                 values = p.latency_ms if metric == "latency_ms" else p.energy_mj
                 obs[i].append((metric, design[at:at + n], np.log(values), s2[at:at + n], t[at:at + n]))
+                if metric == "latency_ms":
+                    lat_idx[i] = rows
                 at += n
-        return self.embed_observations(obs, names=tuple(p.name for p in plist), profiles=tuple(plist))
+        return self.embed_observations(obs, names=tuple(p.name for p in plist), profiles=tuple(plist),
+                                       latency_indices=lat_idx)
 
     def embed_observations(self, obs: Sequence[Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]],
-                           *, names: Sequence[str] | None = None, profiles: tuple[DeviceProfile, ...] = ()
-                           ) -> DeviceEmbedding:
-        """Posteriors from per-device observations ``[(metric, design, log values, s2, t), ...]``."""
+                           *, names: Sequence[str] | None = None, profiles: tuple[DeviceProfile, ...] = (),
+                           latency_indices: Sequence[np.ndarray] | None = None) -> DeviceEmbedding:
+        """Posteriors from per-device observations ``[(metric, design, log values, s2, t), ...]``.
+
+        With ``latency_indices`` (the choice indices of each device's latency rows), each device
+        also gets its correction learned from those points.
+        """
         b, d = len(obs), self.dim
         counts = [sum(o[1].shape[0] for o in device) for device in obs]
         kmax = max(1, max(counts))
@@ -236,8 +301,19 @@ class ConditionedPredictor:
         lat = self.metrics["latency_ms"]
         post = solve_posteriors(h, y, s2, t, mask, self.prior_mean, self.prior_cov,
                                 noise_alpha=lat.noise_alpha, noise_beta=lat.noise_beta)
-        return DeviceEmbedding(post.mean, post.cov, post.noise, k, energy,
-                               tuple(names) if names is not None else tuple(f"device-{i}" for i in range(b)), profiles)
+        emb = DeviceEmbedding(post.mean, post.cov, post.noise, k, energy,
+                              tuple(names) if names is not None else tuple(f"device-{i}" for i in range(b)), profiles)
+        if latency_indices is None:
+            return emb
+        lat_obs = []
+        for i, device in enumerate(obs):
+            rows = [o for o in device if o[0] == "latency_ms"]
+            if rows:
+                _, design, values, s2_i, t_i = rows[0]
+                lat_obs.append((latency_indices[i], design, values, s2_i, t_i))
+            else:  # no latency point: an empty correction
+                lat_obs.append((latency_indices[i][:0], np.zeros((0, self.dim)), np.zeros(0), np.zeros(0), np.zeros(0)))
+        return dataclasses.replace(emb, residual=self._residuals(emb, lat_obs))
 
     def update(self, embedding: DeviceEmbedding, archs: Iterable[ArchLike], latency_ms: Iterable[float]) -> DeviceEmbedding:
         """Re-embed one device after new measurements (online update; costs one small solve)."""
@@ -265,11 +341,14 @@ class ConditionedPredictor:
         return self.metrics[metric]
 
     def moments(self, emb: DeviceEmbedding, design: np.ndarray, s2: np.ndarray, t: np.ndarray,
-                metric: str = "latency_ms") -> tuple[np.ndarray, np.ndarray]:
+                metric: str = "latency_ms", feats: KernelFeatures | Sequence[KernelFeatures] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
         """Log-scale mean and standard deviation.
 
         ``design``/``s2``/``t`` are shared by all devices (``(n, d)``, ``(n,)``) or
-        per device (``(B, n, d)``, ``(B, n)``); the result is ``(B, n)``.
+        per device (``(B, n, d)``, ``(B, n)``); the result is ``(B, n)``. With ``feats``
+        (:meth:`kernel_features` of the same architectures, shared or per device), each
+        device's latency correction (``emb.residual``) is applied.
         """
         block = self.blocks[metric]
         theta = emb.mean[:, block]
@@ -282,7 +361,10 @@ class ConditionedPredictor:
             mu = np.matmul(design, theta[:, :, None])[..., 0]
             quad = (np.matmul(design, cov) * design).sum(-1)
             base = emb.noise[:, None] * s2 + t
-        return mu, np.sqrt(np.maximum(base + quad, 1e-12))
+        sigma = np.sqrt(np.maximum(base + quad, 1e-12))
+        if feats is not None and metric == "latency_ms" and emb.residual is not None:
+            mu, sigma = emb.residual.adjust(feats, mu, sigma)
+        return mu, sigma
 
     def multipliers(self, emb: DeviceEmbedding, confidence: float, metric: str = "latency_ms") -> np.ndarray:
         """Calibrated score quantile of each device, ``(B,)``."""
@@ -312,7 +394,7 @@ class ConditionedPredictor:
         emb = self.as_embedding(device)
         idx = self.space.to_indices(archs)
         design, s2, t = mf.features(self.space, idx)
-        mu, sigma = self.moments(emb, design, s2, t, metric)
+        mu, sigma = self.moments(emb, design, s2, t, metric, self.kernel_features(idx))
         q = self.multipliers(emb, c, metric)[:, None]
         mean, upper = np.exp(mu), np.exp(mu + q * sigma)
         return (mean[0], upper[0]) if single else (mean, upper)
@@ -331,6 +413,7 @@ class ConditionedPredictor:
             "metrics": {name: mf.to_json() for name, mf in self.metrics.items()},
             "calibration": self.calibrator.to_json(),
             "info": self.info,
+            "residual": None if self.residual_config is None else dataclasses.asdict(self.residual_config),
         }
 
     @classmethod
@@ -343,8 +426,10 @@ class ConditionedPredictor:
             calibrator = Calibrator.from_saved(meta["calibration"], arrays, f"{prefix}.calibration")
             prior_mean = arrays[f"{prefix}.prior_mean"]
             prior_cov = arrays[f"{prefix}.prior_cov"]
-            return cls(space, metrics, prior_mean, prior_cov, calibrator, meta.get("info"))
-        except (KeyError, TypeError) as err:
+            res = meta.get("residual")
+            residual = None if res is None else ResidualConfig(**{k: tuple(float(x) for x in v) for k, v in res.items()})
+            return cls(space, metrics, prior_mean, prior_cov, calibrator, meta.get("info"), residual)
+        except (KeyError, TypeError, ValueError) as err:
             raise ModelFormatError(f"predictor: missing or malformed entry ({err})") from None
         except InputError as err:
             if isinstance(err, ModelFormatError):
@@ -420,11 +505,12 @@ def _draw_profiles(values: np.ndarray, held: np.ndarray, ks: Sequence[int], draw
 
 
 def _evaluate(pred: ConditionedPredictor, indices: np.ndarray, lat: np.ndarray, energy: np.ndarray | None,
-              jobs: list[tuple[int, int, np.ndarray, np.ndarray]], allowed: dict[str, np.ndarray]
-              ) -> dict[str, list[tuple[int, np.ndarray, np.ndarray]]]:
+              jobs: list[tuple[int, int, np.ndarray, np.ndarray]], allowed: dict[str, np.ndarray], *,
+              residual: bool = False) -> dict[str, list[tuple[int, np.ndarray, np.ndarray]]]:
     """Standardised scores and log errors of held-out profiles: ``{key: [(k, scores, errors)]}``.
 
-    Only architectures of the fold model's tables are used (no network needed).
+    Only architectures of the fold model's tables are used (no network needed). With
+    ``residual``, each profile's own correction is fitted and applied (as in use).
     """
     out: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {}
     if not jobs:
@@ -440,9 +526,10 @@ def _evaluate(pred: ConditionedPredictor, indices: np.ndarray, lat: np.ndarray, 
 
     variants = [False] if energy is None or "energy_mj" not in pred.metrics else [False, True]
     for with_energy in variants:
-        obs, kept_jobs = [], []
+        obs, kept_jobs, lat_idx = [], [], []
         for d, k, rows, scored in jobs:
             keep, design, s2, t = table_rows("latency_ms", rows)
+            lat_idx.append(indices[rows[keep]])
             device = [("latency_ms", design, np.log(lat[rows[keep], d]), s2, t)]
             if with_energy:
                 e = energy[rows, d]
@@ -453,12 +540,13 @@ def _evaluate(pred: ConditionedPredictor, indices: np.ndarray, lat: np.ndarray, 
                 device.append(("energy_mj", design_e[good[keep_e]], np.log(e[good]), s2_e[good[keep_e]],
                                t_e[good[keep_e]]))
             if design.shape[0] == 0:
+                lat_idx.pop()
                 continue
             obs.append(device)
             kept_jobs.append((d, k, scored))
         if not obs:
             continue
-        emb = pred.embed_observations(obs)
+        emb = pred.embed_observations(obs, latency_indices=lat_idx if residual else None)
         for metric, mf in pred.metrics.items():
             values = lat if metric == "latency_ms" else energy
             assert values is not None
@@ -468,6 +556,7 @@ def _evaluate(pred: ConditionedPredictor, indices: np.ndarray, lat: np.ndarray, 
             design = np.zeros((b, n_max, mf.dim))
             s2 = np.ones((b, n_max))
             truth = np.full((b, n_max), np.nan)
+            scored_idx = np.zeros((b, n_max, indices.shape[1]), dtype=np.int64)
             for i, (d, _, scored) in enumerate(kept_jobs):
                 p = pos[metric][scored]
                 ok = p >= 0
@@ -475,7 +564,9 @@ def _evaluate(pred: ConditionedPredictor, indices: np.ndarray, lat: np.ndarray, 
                 design[i, :n] = mf.table_design[p[ok]]
                 s2[i, :n] = mf.noise_s2 * np.exp(mf.table_logw[p[ok]])
                 truth[i, :n] = np.log(values[scored[ok], d])
-            mu, sigma = pred.moments(emb, design, s2, np.zeros_like(s2), metric)
+                scored_idx[i, :n] = indices[scored[ok]]
+            feats = [pred.kernel_features(x) for x in scored_idx] if residual else None
+            mu, sigma = pred.moments(emb, design, s2, np.zeros_like(s2), metric, feats)
             err = truth - mu
             for i, (d, k, _) in enumerate(kept_jobs):
                 if d not in allowed.get(metric, ()):
@@ -523,7 +614,8 @@ def _fit_energy(space: SearchSpace, devices: TrainingDevices, cols: np.ndarray, 
 def _assemble(space: SearchSpace, devices: TrainingDevices, rank: int, work: _FoldWork | None, *,
               lat_cols: np.ndarray, energy: MetricFactors | None, en_cols: np.ndarray, n_folds: int, seed: int,
               calibrator: Calibrator | None, tower_epochs: int = 0, tower_hidden: tuple[int, ...] = (128, 128),
-              on_epoch: Callable[[int], None] | None = None) -> ConditionedPredictor:
+              on_epoch: Callable[[int], None] | None = None, residual: ResidualConfig | None = None
+              ) -> ConditionedPredictor:
     """A predictor whose latency factors are fitted on ``lat_cols`` (bases precomputed in ``work``)."""
     values = devices.latency_ms[:, lat_cols]
     rows = ~np.isnan(values).all(axis=1)
@@ -540,7 +632,8 @@ def _assemble(space: SearchSpace, devices: TrainingDevices, rank: int, work: _Fo
         metrics["energy_mj"] = energy
         en_lat = _project(lat, devices.indices, devices.latency_ms[:, en_cols])
     mean, cov = _joint_prior(lat.device_latents, None if energy is None else energy.device_latents, en_lat)
-    return ConditionedPredictor(space, metrics, mean, cov, calibrator or Calibrator(np.array([1.0]), {}, {}, 0))
+    return ConditionedPredictor(space, metrics, mean, cov, calibrator or Calibrator(np.array([1.0]), {}, {}, 0),
+                                residual=residual)
 
 
 def fit_conditioned_predictor(
@@ -581,13 +674,20 @@ def fit_conditioned_predictor(
     max_rank = int(min(max(cfg.ranks), lat_cols.size - 2))
     ranks = sorted({min(r, max_rank) for r in cfg.ranks})
     rng = np.random.default_rng(seed)
-    folds = [f for f in device_folds(m, cfg.n_folds, seed) if np.intersect1d(f, used).size]
     lat = devices.latency_ms
     energy = devices.energy_mj
+    groups = np.arange(m) + m  # simulated devices: each on its own
+    measured = np.array([i for i, kind in enumerate(devices.kinds) if kind != "simulated"], dtype=np.int64)
+    groups[measured] = near_copy_groups(np.log(lat[:, measured]), cfg.near_copy)
+    folds = [f for f in device_folds(m, cfg.n_folds, seed, groups) if np.intersect1d(f, used).size]
+    if any(np.setdiff1d(lat_cols, f).size < 3 for f in folds):  # groups too large to hold out whole
+        groups = np.arange(m)
+        folds = [f for f in device_folds(m, cfg.n_folds, seed) if np.intersect1d(f, used).size]
     bar = tqdm(total=len(folds) * len(ranks) + 1, desc="predictor: rank selection + calibration",
                disable=not progress, leave=False)
     # (rank) -> {key: [(k, scores, errors)]}
     results: dict[int, dict[str, list[tuple[int, np.ndarray, np.ndarray]]]] = {r: {} for r in ranks}
+    fold_models: dict[int, list[tuple[ConditionedPredictor, Any, dict[str, np.ndarray]]]] = {r: [] for r in ranks}
     for fold_no, held in enumerate(folds):
         lat_rest = np.setdiff1d(lat_cols, held)
         en_rest = np.setdiff1d(en_cols, held)
@@ -605,15 +705,21 @@ def fit_conditioned_predictor(
         jobs = _draw_profiles(lat, scored, cfg.calib_ks, cfg.calib_draws, cfg.calib_archs, rng)
         for r in ranks:
             fold_pred = _assemble(space, devices, r, work, lat_cols=lat_rest, energy=fold_energy, en_cols=en_rest,
-                                  n_folds=cfg.n_folds, seed=seed, calibrator=None)
+                                  n_folds=cfg.n_folds, seed=seed, calibrator=None, residual=cfg.residual)
             for key, rows in _evaluate(fold_pred, devices.indices, lat, energy, jobs, allowed).items():
                 results[r].setdefault(key, []).extend(rows)
+            fold_models[r].append((fold_pred, jobs, allowed))
             bar.update(1)
     # Rank: lowest mean squared log error of latency at the selection sizes.
     sel = [k for k in cfg.select_ks if k in cfg.calib_ks] or list(cfg.calib_ks)
     mse = {r: float(np.mean([np.mean(e**2) for k, _, e in results[r].get("latency_ms", []) if k in sel]))
            for r in ranks}
     best = min(ranks, key=lambda r: (mse[r], r))
+    if cfg.residual is not None:  # calibrate the bounds as they are used: with each profile's own correction
+        results[best] = {}
+        for fold_pred, jobs, allowed in fold_models[best]:
+            for key, rows in _evaluate(fold_pred, devices.indices, lat, energy, jobs, allowed, residual=True).items():
+                results[best].setdefault(key, []).extend(rows)
     scores = {key: {k: np.concatenate([s for kk, s, _ in rows if kk == k]) for k in cfg.calib_ks}
               for key, rows in results[best].items()}
     calibrator = Calibrator.from_scores(scores, n_devices=int(used.size))
@@ -626,7 +732,7 @@ def fit_conditioned_predictor(
                                tower_epochs=cfg.tower_epochs, tower_hidden=cfg.tower_hidden, on_epoch=tick)
     final = _assemble(space, devices, best, None, lat_cols=lat_cols, energy=final_energy, en_cols=en_cols,
                       n_folds=cfg.n_folds, seed=seed, calibrator=calibrator, tower_epochs=cfg.tower_epochs,
-                      tower_hidden=cfg.tower_hidden, on_epoch=tick)
+                      tower_hidden=cfg.tower_hidden, on_epoch=tick, residual=cfg.residual)
     tower_bar.close()
     bar.update(1)
     bar.close()
@@ -639,6 +745,7 @@ def fit_conditioned_predictor(
         "rank": best,
         "rank_selection_mse": {str(r): v for r, v in mse.items()},
         "folds": len(folds),
+        "held_out_together": int(m - np.unique(groups).size),
         "seed": seed,
         "fit_seconds": round(time.perf_counter() - start, 3),
     }

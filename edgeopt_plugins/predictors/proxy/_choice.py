@@ -11,7 +11,7 @@ from scipy import stats
 from edgeopt_plugins.data import MetricTable
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.predictors._measurements import as_measurements
-from edgeopt_plugins.predictors._pool import ProxyPool
+from edgeopt_plugins.predictors.proxy._pool import ProxyPool
 
 __all__ = ["CHOICE_CRITERIA", "ProxyChoice", "choose_proxy"]
 
@@ -119,7 +119,7 @@ def _scores(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _posterior_choice(pool: ProxyPool, data: Any, n_draws: int, seed: int) -> ProxyChoice:
-    from edgeopt_plugins.predictors._adapt import ProxyAdapter
+    from edgeopt_plugins.predictors.proxy._adapt import ProxyAdapter
 
     model = ProxyAdapter(pool, seed=seed).fit(data)
     stats_by_proxy = model.proxy_spearman(n_samples=min(n_draws, 128))  # type: ignore[attr-defined]

@@ -7,55 +7,40 @@ from typing import Any
 
 import numpy as np
 
+from edgeopt_plugins._threads import blas_threads
 from edgeopt_plugins.data import MetricTable
 from edgeopt_plugins.exceptions import InputError
-from edgeopt_plugins.predictors._adapted import (
+from edgeopt_plugins.predictors.proxy._adapted import (
     AdaptedPredictor,
     farthest_point_selection,
 )
-from edgeopt_plugins.predictors._hierarchical import (
-    HierarchicalConfig,
-    HierarchicalPredictor,
-    MetaResult,
-    _small_matrix_threads,
-    meta_tune,
-)
+from edgeopt_plugins.predictors.proxy._hierarchical import HierarchicalConfig, HierarchicalPredictor
 from edgeopt_plugins.predictors._measurements import Measurements, as_measurements
 from edgeopt_plugins.predictors._monotonicity import spearman
-from edgeopt_plugins.predictors._pool import ProxyPool
-from edgeopt_plugins.predictors._published import PublishedPredictor
+from edgeopt_plugins.predictors.proxy._pool import ProxyPool
+from edgeopt_plugins.predictors.proxy._published import PublishedPredictor
 from edgeopt_plugins.spaces import SearchSpace
 
 __all__ = ["ADAPT_METHODS", "ProxyAdapter", "SingleProxyPredictor", "adapt"]
 
 #: ``hierarchical``: ours; ``published``: Lu et al. 2021; ``proxy``: one proxy, no adaptation.
 ADAPT_METHODS = ("hierarchical", "published", "proxy")
-#: Meta-tuning is done once per bucket of ``k`` (nearest on a log scale) and cached.
-K_BUCKETS = (3, 5, 10, 20, 50, 100)
-
-
-def _bucket(k: int) -> int:
-    k = max(int(k), 2)
-    return min(K_BUCKETS, key=lambda b: abs(np.log(b) - np.log(k)))
-
-
 class ProxyAdapter:
     """Adapts proxy devices to a target device from a few of its measurements.
 
     Args:
         proxies: A :class:`ProxyPool`, or a latency table (all its columns become proxies).
-        method: ``"hierarchical"`` (default: a Gaussian prior over devices learned from the
-            proxies, with a per-operation correction; see ``_hierarchical``),
+        method: ``"hierarchical"`` (default: the proxies' prior, corrected by the target's own
+            measurements through architecture kernels; see ``_hierarchical``),
             ``"published"`` (Lu et al. 2021: one proxy's additive predictor, rescaled, plus a
             per-operation correction with a validated penalty) or ``"proxy"`` (one proxy,
             no correction).
         proxy: Force the proxy (one name) or the proxy set (several names). Default:
             all proxies for ``"hierarchical"``; the most central proxy for ``"published"``;
             for ``"proxy"`` the one that ranks the target's measurements best.
-        config: Fixed hyper-parameters for ``"hierarchical"`` (default: meta-tuned on the
-            proxies for the number of measurements at hand).
-        meta_draws: Random draws per pseudo-target when meta-tuning.
-        seed: Seed of every random choice (meta-tuning draws, posterior samples, picks).
+        config: Hyper-priors of ``"hierarchical"`` (default :class:`HierarchicalConfig`; every
+            hyper-parameter is then weighed by the target's own evidence).
+        seed: Seed of every random choice (posterior samples, picks).
 
     Example:
         >>> from edgeopt_plugins.data import load_table
@@ -75,7 +60,6 @@ class ProxyAdapter:
         method: str = "hierarchical",
         proxy: str | Sequence[str] | None = None,
         config: HierarchicalConfig | None = None,
-        meta_draws: int = 2,
         seed: int = 0,
     ) -> None:
         if method not in ADAPT_METHODS:
@@ -84,12 +68,11 @@ class ProxyAdapter:
             proxies = ProxyPool(proxies, seed=seed)
         if not isinstance(proxies, ProxyPool):
             raise InputError(f"ProxyAdapter: expected a ProxyPool or a MetricTable, got {type(proxies).__name__}")
-        if not isinstance(meta_draws, int) or meta_draws < 1:
-            raise InputError(f"ProxyAdapter: meta_draws must be a positive integer, got {meta_draws!r}")
+        if config is not None and not isinstance(config, HierarchicalConfig):
+            raise InputError(f"ProxyAdapter: config must be a HierarchicalConfig, got {type(config).__name__}")
         self.pool = proxies
         self.method = method
-        self.config = config
-        self.meta_draws = meta_draws
+        self.config = config or HierarchicalConfig()
         self.seed = seed
         if proxy is None:
             self.proxies: tuple[str, ...] | None = None
@@ -103,39 +86,31 @@ class ProxyAdapter:
             if method != "hierarchical" and len(names) > 1:
                 raise InputError(f"ProxyAdapter: method {method!r} uses one proxy, got {len(names)}")
             self.proxies = names
-        self._meta: dict[int, MetaResult] = {}
 
     @property
     def space(self) -> SearchSpace:
         return self.pool.space
 
-    def meta(self, k: int) -> MetaResult:
-        """Meta-tuned hyper-parameters of the hierarchical model for ``k`` measurements (cached)."""
-        bucket = _bucket(k)
-        if bucket not in self._meta:
-            proxies = self.proxies or self.pool.devices
-            if len(self.pool.devices) < 2:
-                self._meta[bucket] = MetaResult(HierarchicalConfig(), bucket, {}, (0.0, 0.0), 0)
-            else:
-                self._meta[bucket] = meta_tune(self.pool, tuple(proxies), bucket, draws=self.meta_draws, seed=self.seed)
-        return self._meta[bucket]
-
-    def fit(self, measurements: Any = None, *, space: str | SearchSpace | None = None) -> AdaptedPredictor:
+    def fit(self, measurements: Any = None, *, space: str | SearchSpace | None = None,
+            warm: AdaptedPredictor | None = None) -> AdaptedPredictor:
         """Adapt to the target's measurements (``None``: the proxies alone, ``k = 0``).
 
         Args:
             measurements: A ``DeviceProfile``, a ``{arch: latency_ms}`` dict (with ``space``),
                 :class:`Measurements`, or anything :func:`as_measurements` takes.
             space: Search space of a dict of measurements (checked for the others).
+            warm: A predictor this adapter fitted earlier for the same target on fewer
+                measurements: the refit keeps to its hyper-parameters that still carry weight
+                (a search refitting after every few trials stays cheap).
         """
-        with _small_matrix_threads():
-            return self._fit(measurements, space)
+        with blas_threads(1):
+            return self._fit(measurements, space, warm)
 
-    def _fit(self, measurements: Any, space: str | SearchSpace | None) -> AdaptedPredictor:
+    def _fit(self, measurements: Any, space: str | SearchSpace | None, warm: AdaptedPredictor | None
+             ) -> AdaptedPredictor:
         data = None if measurements is None else as_measurements(measurements, space=space or self.space)
         if data is not None and data.space.name != self.space.name:
             raise InputError(f"ProxyAdapter: measurements are in {data.space.name!r}, proxies in {self.space.name!r}")
-        k = 0 if data is None else len(data)
         if self.method == "published":
             proxy = self.proxies[0] if self.proxies else self.pool.central_device()
             return PublishedPredictor(self.pool, proxy, data, seed=self.seed)
@@ -143,18 +118,16 @@ class ProxyAdapter:
             if self.proxies:
                 proxy = self.proxies[0]
             elif data is not None:
-                from edgeopt_plugins.predictors._choice import choose_proxy
+                from edgeopt_plugins.predictors.proxy._choice import choose_proxy
 
                 proxy = choose_proxy(self.pool, data, seed=self.seed).device
             else:
                 proxy = self.pool.central_device()
             return SingleProxyPredictor(self.pool, proxy, data, seed=self.seed)
         pool = self.pool.subset(self.proxies) if self.proxies else self.pool
-        if self.config is not None:
-            return HierarchicalPredictor(pool, self.config, data, seed=self.seed)
-        meta = self.meta(max(k, 5))
-        return HierarchicalPredictor(pool, meta.config, data, calibration=meta.calibration if k else (0.0, 0.0),
-                                     seed=self.seed)
+        if not isinstance(warm, HierarchicalPredictor) or warm.pool.devices != pool.devices:
+            warm = None
+        return HierarchicalPredictor(pool, self.config, data, warm=warm, seed=self.seed)
 
 
 def adapt(

@@ -27,16 +27,49 @@ from edgeopt_plugins.predictors._archkeys import ArchKeyIndex
 from edgeopt_plugins.predictors._mlp import NumpyMLP, fit_regressor
 from edgeopt_plugins.spaces import SearchSpace
 
-__all__ = ["MetricFactors", "FactorBasis", "fit_basis", "fit_metric_factors", "device_folds"]
+__all__ = ["MetricFactors", "FactorBasis", "fit_basis", "fit_metric_factors", "device_folds", "near_copy_groups"]
 
 _W_FLOOR, _W_CAP = 0.05, 25.0
 
 
-def device_folds(n_devices: int, n_folds: int, seed: int) -> list[np.ndarray]:
-    """Random partition of device positions into ``min(n_folds, n_devices)`` folds."""
-    k = max(2, min(n_folds, n_devices))
-    perm = np.random.default_rng(seed).permutation(n_devices)
-    return [np.sort(f) for f in np.array_split(perm, k)]
+def device_folds(n_devices: int, n_folds: int, seed: int, groups: np.ndarray | None = None) -> list[np.ndarray]:
+    """Random partition of device positions into ``min(n_folds, n_devices)`` folds.
+
+    With ``groups`` (a label per device), devices sharing a label land in one fold: a held-out
+    device never has a near copy among the devices a fold model is fitted on, so what is
+    measured on it is what a new hardware family will see.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n_devices) if groups is None else np.asarray(groups)
+    uniq = rng.permutation(np.unique(labels))
+    k = max(2, min(n_folds, uniq.size))
+    members = {g: np.flatnonzero(labels == g) for g in uniq}
+    folds: list[list[int]] = [[] for _ in range(k)]
+    for g in sorted(uniq, key=lambda g: -members[g].size):  # largest groups first, each to the smallest fold
+        folds[int(np.argmin([len(f) for f in folds]))].extend(members[g].tolist())
+    return [np.sort(np.array(f, dtype=np.int64)) for f in folds if f]
+
+
+def near_copy_groups(logy: np.ndarray, threshold: float = 0.95) -> np.ndarray:
+    """A group label per device (column): devices whose log-metrics correlate at ``threshold`` or
+    more over their common architectures are linked, and linked devices share a label."""
+    n = logy.shape[1]
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a in range(n):
+        for b in range(a + 1, n):
+            ok = ~np.isnan(logy[:, a]) & ~np.isnan(logy[:, b])
+            if ok.sum() < 3:
+                continue
+            if np.corrcoef(logy[ok, a], logy[ok, b])[0, 1] >= threshold:
+                parent[root(a)] = root(b)
+    return np.array([root(i) for i in range(n)], dtype=np.int64)
 
 
 def _impute(logy: np.ndarray, rank: int, iters: int = 15) -> np.ndarray:

@@ -22,15 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from edgeopt_plugins.predictors._adapted import (
+from edgeopt_plugins.predictors.proxy._adapted import (
     AdaptedPredictor,
     farthest_point_selection,
 )
-from edgeopt_plugins.predictors._linear import ridge_path, select_alpha
+from edgeopt_plugins.predictors.proxy._linear import ridge_path, select_alpha
 from edgeopt_plugins.predictors._measurements import Measurements
 from edgeopt_plugins.predictors._monotonicity import spearman
-from edgeopt_plugins.predictors._pool import ProxyPool
-from edgeopt_plugins.predictors._proxy import ProxyPredictor
+from edgeopt_plugins.predictors.proxy._pool import ProxyPool
+from edgeopt_plugins.predictors.proxy._proxy import ProxyPredictor
 
 __all__ = ["PublishedPredictor"]
 

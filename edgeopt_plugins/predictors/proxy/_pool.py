@@ -16,7 +16,7 @@ import numpy as np
 from edgeopt_plugins.data import MetricTable
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.predictors._monotonicity import central_device
-from edgeopt_plugins.predictors._proxy import ProxyPredictor
+from edgeopt_plugins.predictors.proxy._proxy import ProxyPredictor
 from edgeopt_plugins.spaces import SearchSpace
 
 __all__ = ["ProxyPool"]

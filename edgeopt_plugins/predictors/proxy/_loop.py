@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from edgeopt_plugins.exceptions import InputError, MeasurementError
-from edgeopt_plugins.predictors._adapt import ProxyAdapter
-from edgeopt_plugins.predictors._adapted import AdaptedPredictor
+from edgeopt_plugins.predictors.proxy._adapt import ProxyAdapter
+from edgeopt_plugins.predictors.proxy._adapted import AdaptedPredictor
 from edgeopt_plugins.predictors._measurements import Measurements, as_measurements
 
 __all__ = ["MeasurementLoop", "propose_measurements"]

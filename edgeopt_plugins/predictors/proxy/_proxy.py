@@ -26,7 +26,7 @@ import numpy as np
 from edgeopt_plugins._io import atomic_write, display_path, write_json
 from edgeopt_plugins._threads import torch_threads
 from edgeopt_plugins.exceptions import InputError, ModelFormatError
-from edgeopt_plugins.predictors._linear import ridge_path, select_alpha
+from edgeopt_plugins.predictors.proxy._linear import ridge_path, select_alpha
 from edgeopt_plugins.predictors._measurements import as_measurements
 from edgeopt_plugins.predictors._monotonicity import kendall, spearman
 from edgeopt_plugins.spaces import SearchSpace, saved_space, space_record
