@@ -21,9 +21,8 @@ def from_nni(
     """A search space with one decision per label of an NNI model space.
 
     Every mutable of ``model_space.simplify()`` must be categorical: ``LayerChoice``,
-    ``nni.choice``/``ValueChoice``, ``InputChoice`` with one pick, or an
-    ``nni.mutable.Categorical``; its values (the candidate names of a ``LayerChoice``)
-    are the choices, the label is the decision name. A design's NNI sample is then
+    ``nni.choice``/``ValueChoice``, or an ``nni.mutable.Categorical``; its values (the
+    candidate names of a ``LayerChoice``) are the choices, the label is the decision name. A design's NNI sample is then
     its params dict, so the strategies and ``run_nni_search`` need no label mapping.
 
     A PyTorch model space (``nni.nas.nn.pytorch.ModelSpace``) is also the build:
