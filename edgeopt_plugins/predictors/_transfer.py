@@ -258,10 +258,13 @@ class TransferPosterior:
         cum = np.cumsum(self.weights[order])
         return order[: max(1, min(n, int(np.searchsorted(cum, mass)) + 1))]
 
-    def significant_groups(self, share: float = 1e-3) -> np.ndarray:
-        """The component groups holding at least ``share`` of the weight (for cheap refits)."""
-        mass = np.bincount(self.comp_group, weights=self.weights, minlength=len(self.groups))
-        return self.groups[mass >= share * mass.max()]
+    def significant_groups(self, mass: float = 0.999, most: int = 8) -> np.ndarray:
+        """The heaviest component groups, together holding ``mass`` of the weight (at most ``most``):
+        what a cheap refit on a few more points needs."""
+        weight = np.bincount(self.comp_group, weights=self.weights, minlength=len(self.groups))
+        order = np.argsort(-weight)
+        n = int(np.searchsorted(np.cumsum(weight[order]), mass * weight.sum())) + 1
+        return self.groups[np.sort(order[: max(1, min(n, most))])]
 
     def _prior_cov(self, i: int, a: Points, b: Points) -> np.ndarray:
         """Prior covariance (latent ``h @ phi + f``, units of ``s0^2``) of component ``i`` between two point sets."""

@@ -211,6 +211,7 @@ class HierarchicalPredictor(AdaptedPredictor):
             log_ev.append(post.log_evidence + (0.0 if measurements is None else units.log_jacobian(measurements.latency_ms)))
         lw = np.array(log_ev)
         w = np.exp(lw - lw.max())
+        w = np.where(w >= 1e-3 * w.max(), w, 0.0)  # a transform the evidence rules out is not computed
         self.transform_weights = dict(zip((u.transform for u in self.units), (w / w.sum()).tolist()))
 
     # ----------------------------------------------------------------- prediction
@@ -235,7 +236,7 @@ class HierarchicalPredictor(AdaptedPredictor):
         out: np.ndarray | float = 0.0
         for units, post in zip(self.units, self.posteriors):
             w = self.transform_weights[units.transform]
-            if w > 1e-6:
+            if w > 0:
                 out = out + w * units.backward(post.mean(self._points(units, archs)))
         return np.asarray(out, dtype=np.float64)
 
