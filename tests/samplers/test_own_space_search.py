@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import warnings
 
@@ -48,6 +49,30 @@ def test_proxy_adaptation_ranks_a_user_space(problem):
     adapted = ProxyAdapter(proxies).fit(profile)
     archs = list(latency)
     assert spearman(adapted.predict(archs), [latency[a] for a in archs]) > 0.9
+
+
+def test_the_summary_kernel_reads_the_built_models_layer_statistics(problem):
+    """Approach 1 and 2 share device-agnostic kernels; their summary block is what a user's build counts."""
+    from edgeopt_plugins.predictors._kernels import ArchKernels
+    from edgeopt_plugins.spaces import CustomSpace
+
+    proxies, profile, latency, *_ = problem
+    idx = TOY.to_indices(list(latency))
+    kernels = ArchKernels(TOY, idx)
+    assert kernels.blocks == ("summary", "additive", "pairwise")
+    varying = int((np.log1p(TOY.features(idx)).std(axis=0) > 0).sum())
+    assert kernels.summary(idx).shape == (len(idx), varying) and varying >= 10  # FLOPs, params per layer kind, ...
+    # the summary block alone ranks the target from 10 of its measurements (kernel ridge, 5 draws)
+    feats, y = kernels.features(idx), np.log(list(latency.values()))
+    rhos = []
+    for draw in range(5):
+        rows = np.random.default_rng(draw).choice(len(idx), 10, replace=False)
+        gram = kernels.cross(feats.take(rows), feats.take(rows))["summary"]
+        weights = np.linalg.solve(gram + 0.01 * np.eye(10), y[rows] - y[rows].mean())
+        rhos.append(spearman(kernels.cross(feats, feats.take(rows))["summary"] @ weights, y))
+    assert np.median(rhos) > 0.9
+    no_build = CustomSpace("toy_nobuild", TOY.decisions)
+    assert ArchKernels(no_build, idx).blocks == ("additive", "pairwise")
 
 
 def test_proxy_sampler_on_a_user_space(problem):
@@ -128,6 +153,12 @@ def test_cli_approach_1_and_2_on_a_user_space(problem, run_cli, tmp_path):
                              tmp_path / "targets", "--budget-percentile", "40", "--out", fleet, "--json", "--quiet")
     assert code == 0, err
     assert '"recommended": 1' in out and json.loads((fleet / "fleet.json").read_text())["targets"]["space"] == REF
+    code, _, err = run_cli("plan-profile", "--space", REF, "--tables", *tables, "--profile", target, "--n", "3",
+                           "--out", tmp_path / "plan.csv", "--quiet")
+    assert code == 0, err
+    with open(tmp_path / "plan.csv", newline="") as handle:
+        planned = [TOY.format(row["arch"]) for row in csv.DictReader(handle)]
+    assert len(set(planned)) == 3 and not set(planned) & set(profile.archs)
     code, out, err = run_cli("monotonicity", "--space", REF, "--tables", *tables, "--json")
     assert code == 0, err
     code, _, err = run_cli("predict", "--space", REF, "--profile", target, "--archs", archs, "--out",
