@@ -354,6 +354,11 @@ def report(result: dict[str, Any]) -> str:
     ps, tpe = search["proxy_sampler"], search["tpe"]
     lines += [
         "",
+        "Adapted proxy: `ProxyAdapter` (its default hierarchical adaptation: the proxy's prior corrected "
+        "through the summary/additive/pairwise kernels, the summary block being the built model's layer "
+        "statistics); in brackets, the model that predicts the proxy's latency of designs it did not measure. "
+        "Proxy alone: that model's prediction, no target measurement. Ten target samples alone: an additive "
+        "model fitted to the ten.", "",
         f"- Search: budget {search['budget_ms']} ms (40th percentile of a {search['pool']}-design pool measured on "
         f"the target), bar = the pool's best feasible stand-in accuracy {search['bar_accuracy']}. Target "
         f"measurements until a design at least as good fits the budget (median of {len(ps['measurements'])} seeds; "

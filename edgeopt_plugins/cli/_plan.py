@@ -27,9 +27,8 @@ from edgeopt_plugins.predictors import plan_profile
 DESCRIPTION = """
 The architectures whose latencies, measured on a new device, teach the predictors most: an
 optimal design over the prior that the benchmark table's devices (or your --tables) give
-(approach 1). With
---profile, the design continues from the measurements already taken; with --candidates, only
-architectures you can build and measure are proposed. Measure the listed architectures (e.g.
+(approach 1). With --profile, the design continues from the measurements already taken; with
+--candidates, only architectures you can build and measure are proposed. Measure the listed architectures (e.g.
 with `edgeopt profile --archs-file`) and pass the result to `edgeopt predict` or a sampler.
 """
 
