@@ -6,4 +6,4 @@ Each module in :data:`BENCHMARKS` has ``run(*, quick: bool) -> dict`` (writes
 """
 
 #: Benchmark modules in report order.
-BENCHMARKS: tuple[str, ...] = ("devices", "approach1", "approach2", "search", "fleet_scale", "reliability")
+BENCHMARKS: tuple[str, ...] = ("devices", "approach1", "approach2", "search", "fleet_scale", "reliability", "own_space")

@@ -299,6 +299,7 @@ def build_cases(p: dict[str, str]) -> list[Case]:
     add("misspelt option", "bad argument", ["fit", "--out", f"{w}/m", "--confg", "tiny"],
         "unknown option --confg; did you mean --config?", (f"{w}/m/model.json",))
     _add_audit_cases(add, p)
+    _own_space_cases(p, add)
     return cases
 
 
@@ -369,6 +370,54 @@ def _add_audit_cases(add: Callable[..., None], p: dict[str, str]) -> None:
         add(f"fleet: --storage with {what}", "bad storage URL",
             [*fleet, "--simulated", "2", "--storage", url, "--out", f"{w}/fp"], expect, (f"{w}/fp/fleet.json",),
             never=SECRET)
+
+
+# --- spaces of your own (issue 14): bad specs, module:attr that cannot be found, measure commands
+def _own_space_cases(p: dict[str, str], add: Callable[..., None]) -> None:
+    """Cases for ``--space`` given as a spec file or ``module:attr`` (writes the spec files they read)."""
+    w = Path(p["work"])
+    out = f"{w}/own.csv"
+    specs = {
+        "empty": {"name": "own_empty", "decisions": {}},
+        "one_choice": {"name": "own_one", "decisions": {"kernel": [3], "depth": [1, 2]}},
+        "float_no_step": {"name": "own_float", "decisions": {"width": {"low": 0.25, "high": 1.0}}},
+        "build_raises": {"name": "own_raises", "decisions": {"k": [3, 5]}, "build": "math:sqrt",
+                         "input_shape": [3, 8, 8]},
+        "build_no_module": {"name": "own_nomodule", "decisions": {"k": [3, 5]}, "build": "builtins:len",
+                            "input_shape": [3, 8, 8]},
+        "too_large": {"name": "own_large", "decisions": {f"k{i}": [1, 2, 3] for i in range(30)}},
+    }
+    spec = {}
+    for name, body in specs.items():
+        spec[name] = str(w / f"space_{name}.json")
+        Path(spec[name]).write_text(json.dumps(body))
+    own = "edgeopt_plugins.examples.mobilenet:SPACE"
+    add("space: empty space", "bad space spec", ["space", "--space", spec["empty"]], "has no decisions")
+    add("profile: a decision with one choice", "bad space spec",
+        ["profile", "--space", spec["one_choice"], "--archs", "2", "--out", out], "only one choice", (out,))
+    add("predict: a float without a step", "bad space spec",
+        ["predict", "--space", spec["float_no_step"], "--profile", p["good"], "--archs", p["archs_good"], "--out",
+         out], "without a step", (out,))
+    add("fit: a build that raises", "bad space spec",
+        ["fit", "--space", spec["build_raises"], "--tables", p["good"], "--out", f"{w}/own-model"],
+        "build raised TypeError", (f"{w}/own-model/model.json",))
+    add("profile: a build that returns no module", "bad space spec",
+        ["profile", "--space", spec["build_no_module"], "--archs", "2", "--out", out], "not a torch.nn.Module", (out,))
+    add("space: too large to enumerate", "bad space spec",
+        ["space", "--space", spec["too_large"], "--archs", "all", "--out", out], "too many to enumerate", (out,))
+    add("profile: space module not importable", "unknown space",
+        ["profile", "--space", "no_such_module_xyz:SPACE", "--archs", "2", "--out", out], "cannot import", (out,))
+    add("profile: space attribute missing", "unknown space",
+        ["profile", "--space", "edgeopt_plugins.examples.mobilenet:NOPE", "--archs", "2", "--out", out],
+        "has no attribute", (out,))
+    add("profile: measure command without a device name", "bad argument",
+        ["profile", "--space", own, "--archs", "2", "--measure-cmd", "echo 1", "--out", out], "needs --name", (out,))
+    add("profile: measure timeout zero", "bad argument",
+        ["profile", "--space", own, "--archs", "2", "--name", "b", "--measure-cmd", "echo 1", "--measure-timeout",
+         "0", "--out", out], "positive number", (out,))
+    add("predict: own space without --tables", "missing data",
+        ["predict", "--space", own, "--profile", p["good"], "--archs", p["archs_good"], "--out", out],
+        "no benchmark table", (out,))
 
 
 def check_case(case: Case, main: Callable[[list[str]], int]) -> dict[str, object]:

@@ -28,6 +28,7 @@ __all__ = [
     "stale_temp_files",
     "remove_stale_temp_files",
     "existing_file",
+    "read_text_file",
     "check_writable",
     "display_path",
     "printable",
@@ -236,6 +237,20 @@ def existing_file(path: str | os.PathLike[str], what: str = "file") -> Path:
     if not os.access(p, os.R_OK):
         raise InputError(f"{display_path(p)}: {what} is not readable (permission denied)")
     return p
+
+
+def read_text_file(path: str | os.PathLike[str], what: str = "file") -> tuple[Path, str]:
+    """``(path, its text)`` of an existing UTF-8 text file (a leading byte order mark is dropped).
+
+    Raises:
+        DataNotFoundError: if it does not exist.
+        InputError: for a folder, an unreadable file, or text that is not UTF-8.
+    """
+    p = existing_file(path, what)
+    try:
+        return p, p.read_text(encoding="utf-8-sig")  # -sig: Excel's byte order mark
+    except UnicodeDecodeError:
+        raise InputError(f"{display_path(p)}: not a text file (UTF-8)") from None
 
 
 def check_writable(path: str | os.PathLike[str], what: str = "") -> None:

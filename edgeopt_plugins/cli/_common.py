@@ -14,13 +14,18 @@ import pandas as pd
 
 from edgeopt_plugins._io import atomic_write, check_writable, display_path
 from edgeopt_plugins._values import MAX_SEED, MAX_TRADEOFF, PLAUSIBLE
+from edgeopt_plugins.data import MetricTable, load_table
 from edgeopt_plugins.exceptions import InputError
-from edgeopt_plugins.spaces import available_spaces
+from edgeopt_plugins.spaces import BUILTIN_NAMES, SearchSpace, resolve_space
 
 __all__ = [
     "add_data_dir",
     "add_quiet",
     "add_space",
+    "add_tables",
+    "check_table_source",
+    "latency_table",
+    "space_arg",
     "check_distinct",
     "check_output_file",
     "check_output_folder",
@@ -47,13 +52,47 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_space(parser: argparse.ArgumentParser, *, default: str | None = "nb201") -> None:
+def space_arg(text: str) -> SearchSpace:
+    """``--space``: a built-in name, ``module:attr`` or a spec file, through the one resolver."""
+    try:
+        return resolve_space(text)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def add_space(parser: argparse.ArgumentParser, *, default: str | None = "nb201", required: bool = False) -> None:
     parser.add_argument(
         "--space",
-        default=default,
-        required=default is None,
-        help=f"search space: {', '.join(available_spaces())}" + (f" (default {default})" if default else ""),
+        type=space_arg,
+        default=None if required else default,
+        required=required,
+        help=f"search space: {', '.join(BUILTIN_NAMES)}, a space of your own as module:attribute "
+             "(e.g. edgeopt_plugins.examples.mobilenet:SPACE), or a spec file (.json)"
+             + (f" (default {default})" if default and not required else ""),
     )
+
+
+def add_tables(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--tables", type=Path, nargs="+", default=None, metavar="CSV",
+        help=f"{what}: device profiles (arch,latency_ms + sidecar, e.g. from `edgeopt profile`) or flat "
+             "tables (arch + one column per device), one device per profile; default: the space's benchmark table",
+    )
+
+
+def check_table_source(args: argparse.Namespace) -> None:
+    """Refuse early (before reading other files) a space of your own without ``--tables``."""
+    if not getattr(args, "tables", None) and args.space.name not in BUILTIN_NAMES:
+        raise InputError(f"space {args.space.name!r} has no benchmark table: give its measurements with --tables "
+                         "(profiles from `edgeopt profile`, or CSVs arch,latency_ms)")
+
+
+def latency_table(args: argparse.Namespace) -> MetricTable:
+    """``--tables`` merged into one table, or the benchmark table of ``--space`` under ``--data-dir``."""
+    check_table_source(args)
+    if getattr(args, "tables", None):
+        return MetricTable.from_profiles(args.tables, space=args.space, source="--tables")
+    return load_table(args.space.name, "latency_ms", data_dir=getattr(args, "data_dir", None))
 
 
 def add_quiet(parser: argparse.ArgumentParser) -> None:

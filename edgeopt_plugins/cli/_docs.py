@@ -99,6 +99,7 @@ def render(parser: argparse.ArgumentParser | None = None) -> str:
     with_data = [n for n, sub, _ in commands if _has(sub, "--data-dir")]
     with_quiet = [n for n, sub, _ in commands if _has(sub, "--quiet")]
     with_json = [n for n, sub, _ in commands if _has(sub, "--json")]
+    with_space = [n for n, sub, _ in commands if _has(sub, "--space")]
     lines = [
         GENERATED, "", "# The `edgeopt` command", "",
         "`edgeopt --help` lists the commands and `edgeopt COMMAND --help` their options; this page is generated "
@@ -112,6 +113,11 @@ def render(parser: argparse.ArgumentParser | None = None) -> str:
         f"{_listing(with_quiet)}.",
         f"- Results go to CSV/JSON files for scripts, comparisons to PNG; these commands print JSON with "
         f"`--json`: {_listing(with_json)}.",
+        f"- `--space` takes a built-in space or a space of your own, the same way in every command: "
+        f"`module:attribute` (a `SearchSpace`, or a function returning one; the current folder is importable) or a "
+        f"spec `.json` file (see [spaces.md](spaces.md#your-own-search-space) and "
+        f"[tutorial-own-space.md](tutorial-own-space.md)); a space of your own has no benchmark table, so commands "
+        f"that read one take `--tables` (your profiles): {_listing(with_space)}.",
         "", "| command | what it does |", "|---|---|",
     ]
     for name, _, summary in commands:

@@ -1,19 +1,31 @@
-"""``edgeopt fit``: train the device-conditioned model (approach 2) from the benchmark data."""
+"""``edgeopt fit``: train the device-conditioned model (approach 2) from benchmark data or your own tables."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from edgeopt_plugins.cli._common import add_data_dir, add_quiet, add_space, device_list, non_negative_int, seed
+from edgeopt_plugins.cli._common import (
+    add_data_dir,
+    add_quiet,
+    add_space,
+    add_tables,
+    device_list,
+    non_negative_int,
+    seed,
+)
+from edgeopt_plugins.data import MetricTable
+from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.optimizer import FitConfig, fit_from_data
-from edgeopt_plugins.predictors import check_model_folder
+from edgeopt_plugins.predictors import TrainingDevices, check_model_folder
+from edgeopt_plugins.spaces import import_object
 
 CONFIGS = {"default": FitConfig, "fast": FitConfig.fast, "tiny": FitConfig.tiny}
 
 
 DESCRIPTION = """
-Train the approach-2 model of a space from the benchmark tables: the device-conditioned
+Train the approach-2 model of a space from the benchmark tables (or, for a space of your own,
+from --tables and an --accuracy function): the device-conditioned
 latency predictor (on the table's devices, plus simulated ones with --simulated-devices), its
 calibrated upper bounds, the accuracy predictor and the learned optimizer; see
 docs/approach2.md. The model folder is what recommend, predict --method conditioned, fleet and
@@ -24,6 +36,8 @@ EXAMPLES = """
 examples:
   edgeopt fit --space nb201 --out model/
   edgeopt fit --space nb201 --out model-no-pixel3/ --config fast --exclude-devices pixel3
+  edgeopt fit --space my_models:SPACE --tables proxy.csv proxy_b2.csv proxy_b4.csv --accuracy my_models:accuracy \
+      --out model/
 """
 
 
@@ -32,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description=DESCRIPTION, epilog=EXAMPLES)
     add_space(parser)
     add_data_dir(parser)
+    add_tables(parser, "training devices (added to a built-in space's benchmark table; the only ones for a space "
+                       "of your own)")
+    parser.add_argument("--accuracy", default=None, metavar="MODULE:FUNCTION",
+                        help="accuracy of designs for a space without an accuracy table: a function list of "
+                             "architecture strings -> accuracies in percent "
+                             "(e.g. edgeopt_plugins.examples.mobilenet:stand_in_accuracy)")
     parser.add_argument("--out", type=Path, required=True, help="model folder to write")
     parser.add_argument("--seed", type=seed, default=0, help="seed of every random choice")
     parser.add_argument("--config", choices=sorted(CONFIGS), default="default",
@@ -50,9 +70,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_model_folder(args.out)  # before training, not after
+    extra = None
+    if args.tables:
+        extra = TrainingDevices.from_tables(MetricTable.from_profiles(args.tables, space=args.space, source="--tables"))
+    accuracy_fn = import_object(args.accuracy, "--accuracy") if args.accuracy else None
+    if accuracy_fn is not None and not callable(accuracy_fn):
+        raise InputError(f"--accuracy {args.accuracy!r} is a {type(accuracy_fn).__name__}, not a function")
+    if hasattr(args.space, "progress"):  # layer statistics of a user space's designs
+        args.space.progress = not args.quiet
     model = fit_from_data(args.space, data_dir=args.data_dir, exclude_devices=args.exclude_devices,
-                          simulated_devices=args.simulated_devices, dataset=args.dataset,
-                          config=CONFIGS[args.config](), seed=args.seed,
+                          extra_devices=extra, simulated_devices=args.simulated_devices, accuracy_fn=accuracy_fn,
+                          dataset=args.dataset, config=CONFIGS[args.config](), seed=args.seed,
                           progress=not args.quiet)
     model.save(args.out)
     pred = model.predictor

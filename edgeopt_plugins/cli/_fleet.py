@@ -22,6 +22,7 @@ from edgeopt_plugins.cli._common import (
 from edgeopt_plugins.cli._fit import CONFIGS
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.fleet import FleetSettings, TargetSpec, run_fleet
+from edgeopt_plugins.spaces import BUILTIN_NAMES, space_reference
 
 
 DESCRIPTION = """
@@ -70,9 +71,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--refine", type=non_negative_int, default=0, metavar="TRIALS",
                         help="Optuna trials per device after the one-shot recommendation (default 0)")
     parser.add_argument("--measure-cmd", default=None,
-                        help="command measuring a design on a profile device: '{arch}' is replaced, "
-                             "it prints the latency in ms")
-    parser.add_argument("--measure-timeout", type=positive, default=600.0, help="seconds per measurement")
+                        help="command measuring a design on a profile device: {arch}, {model} (the design "
+                             "exported as a file) and {input_shape} are replaced; it prints the latency in ms "
+                             "(contract: docs/devices.md)")
+    parser.add_argument("--measure-timeout", type=positive, default=600.0,
+                        help="seconds per measurement; the command's whole process group is killed after")
     parser.add_argument("--storage", default=None,
                         help="shared storage: sqlite:///f.db, postgresql://..., or a .journal file "
                              "(default OUT/fleet.journal)")
@@ -101,6 +104,9 @@ def _model_dir(args: argparse.Namespace) -> Path:
     if args.model is not None:
         return args.model
     folder = args.out / "model"
+    if not (folder / "model.json").exists() and args.space.name not in BUILTIN_NAMES:
+        raise InputError(f"space {args.space.name!r} has no benchmark data to fit a model from: fit one with "
+                         "`edgeopt fit --space ... --tables ... --accuracy ...` and pass --model")
     if (folder / "model.json").exists():
         if not args.quiet:
             print(f"no --model: reusing {folder}, fitted by an earlier run")
@@ -123,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     check_distinct(args.out, profiles=args.profiles, model=args.model)
     table_devices = tuple(d.strip() for d in args.table_devices.split(",") if d.strip()) if args.table_devices else ()
     spec = TargetSpec(
-        space=args.space, profiles_dir=str(args.profiles) if args.profiles else None, table_devices=table_devices,
+        space=space_reference(args.space), profiles_dir=str(args.profiles) if args.profiles else None,
+        table_devices=table_devices,
         simulated=args.simulated, profile_size=args.profile_size, seed=args.seed,
         monotonicity=_monotonicity(args.monotonicity), data_dir=str(args.data_dir) if args.data_dir else None,
     )

@@ -21,6 +21,7 @@ __all__ = ["build_parser", "main"]
 COMMAND_MODULES = (
     "_overview",
     "_data",
+    "_space",
     "_profile",
     "_monotonicity",
     "_predict",

@@ -16,11 +16,12 @@ from edgeopt_plugins._plots import new_figure, save_figure
 from edgeopt_plugins.cli._common import (
     add_data_dir,
     add_space,
+    add_tables,
     device_list,
+    latency_table,
     print_json,
     print_table,
 )
-from edgeopt_plugins.data import load_table
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.predictors import monotonicity_report
 
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description=DESCRIPTION, epilog=EXAMPLES)
     add_space(parser)
     add_data_dir(parser)
+    add_tables(parser, "the devices to compare")
     parser.add_argument("--devices", type=device_list, default=None, help="comma-separated devices (default: all)")
     parser.add_argument("--method", choices=tuple(_METHODS), default="spearman",
                         help="spearman, kendall (tau-b) or both")
@@ -56,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.plot is not None and args.plot.suffix.lower() != ".png":
         raise InputError(f"{args.plot}: --plot must end in .png")
-    table = load_table(args.space, "latency_ms", data_dir=args.data_dir)
+    table = latency_table(args)
     report = monotonicity_report(table, devices=args.devices, methods=_METHODS[args.method])
     if args.plot is not None:
         _heatmap(report, args.plot)

@@ -11,23 +11,24 @@ from edgeopt_plugins.cli._common import (
     add_data_dir,
     add_quiet,
     add_space,
+    add_tables,
     check_distinct,
+    check_table_source,
     device_list,
+    latency_table,
     positive_int,
     seed,
     write_csv,
 )
-from edgeopt_plugins.data import load_table
 from edgeopt_plugins.devices import DeviceProfile, read_arch_list
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.predictors import plan_profile
-from edgeopt_plugins.spaces import get_space
 
 DESCRIPTION = """
 The architectures whose latencies, measured on a new device, teach the predictors most: an
-optimal design over the prior that the benchmark table's devices give (approach 1). With
---profile, the design continues from the measurements already taken; with --candidates, only
-architectures you can build and measure are proposed. Measure the listed architectures (e.g.
+optimal design over the prior that the benchmark table's devices (or your --tables) give
+(approach 1). With --profile, the design continues from the measurements already taken; with
+--candidates, only architectures you can build and measure are proposed. Measure the listed architectures (e.g.
 with `edgeopt profile --archs-file`) and pass the result to `edgeopt predict` or a sampler.
 """
 
@@ -35,6 +36,7 @@ EXAMPLES = """
 examples:
   edgeopt plan-profile --space nb201 --n 10 --out archs.csv
   edgeopt plan-profile --space nb201 --n 5 --profile partial.csv --candidates buildable.csv --out next.csv
+  edgeopt plan-profile --space my_models:SPACE --tables proxy.csv --n 10 --out archs.csv
 """
 
 
@@ -43,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description=DESCRIPTION, epilog=EXAMPLES)
     add_space(parser)
     add_data_dir(parser)
+    add_tables(parser, "the proxy devices")
     parser.add_argument("--n", type=positive_int, required=True, help="how many architectures to propose")
     parser.add_argument("--candidates", type=Path, default=None,
                         help="only propose these: a CSV with an 'arch' column, or one architecture per line "
@@ -62,10 +65,11 @@ def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".csv":
         raise InputError(f"{args.out}: --out must end in .csv")
     check_distinct(args.out, profile=args.profile, candidates=args.candidates)
-    space = get_space(args.space)
+    space = args.space
+    check_table_source(args)
     candidates = None if args.candidates is None else read_arch_list(args.candidates, space)
     profile = None if args.profile is None else DeviceProfile.read(args.profile, space=space)
-    table = load_table(space.name, "latency_ms", data_dir=args.data_dir)
+    table = latency_table(args)
     unknown = [d for d in args.exclude_devices if d not in table.devices]
     if unknown:
         raise InputError(f"--exclude-devices: {', '.join(unknown)} not in the {space.name} table "

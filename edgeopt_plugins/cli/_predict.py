@@ -17,12 +17,22 @@ import numpy as np
 import pandas as pd
 
 from edgeopt_plugins._io import display_path
-from edgeopt_plugins.cli._common import add_data_dir, add_quiet, add_space, check_distinct, fraction, seed, write_csv
-from edgeopt_plugins.data import load_table
+from edgeopt_plugins.cli._common import (
+    add_data_dir,
+    add_quiet,
+    add_space,
+    add_tables,
+    check_distinct,
+    check_table_source,
+    fraction,
+    latency_table,
+    seed,
+    write_csv,
+)
 from edgeopt_plugins.devices import DeviceProfile, read_arch_list
 from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.predictors import ADAPT_METHODS, ProxyAdapter, as_measurements
-from edgeopt_plugins.spaces import SearchSpace, get_space
+from edgeopt_plugins.spaces import BUILTIN_NAMES, SearchSpace
 
 __all__ = ["METHODS", "PredictMethod"]
 
@@ -38,8 +48,8 @@ class PredictMethod:
 
 DESCRIPTION = """
 Latencies of any architectures on a target device, from a few measurements of it (its
-profile, CSV arch,latency_ms). --method proxy adapts the devices of the benchmark table to the
-profile (approach 1) and prints its estimated rank correlation; below 0.9 it lists the
+profile, CSV arch,latency_ms). --method proxy adapts the devices of the benchmark table (or of
+--tables: your own profiles, for a space of your own) to the profile (approach 1) and prints its estimated rank correlation; below 0.9 it lists the
 architectures worth measuring next. --method conditioned uses a model from `edgeopt fit`
 (approach 2) and adds latency_upper_ms, a calibrated upper bound.
 """
@@ -48,6 +58,7 @@ EXAMPLES = """
 examples:
   edgeopt predict --method proxy --space nb201 --profile target.csv --archs archs.csv --out pred.csv
   edgeopt predict --method conditioned --model model/ --profile target.csv --archs archs.csv --out pred.csv
+  edgeopt predict --space my_models:SPACE --tables proxy.csv --profile board.csv --archs archs.csv --out pred.csv
 """
 
 
@@ -73,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".csv":
         raise InputError(f"{args.out}: --out must end in .csv")
     check_distinct(args.out, profile=args.profile, archs=args.archs)
-    space = get_space(args.space)
+    space = args.space
+    if args.method == "proxy":
+        check_table_source(args)
     archs = read_arch_list(args.archs, space, unique=False)
     profile = DeviceProfile.read(args.profile, space=space)
     frame = METHODS[args.method].predict(args, space, archs, profile)
@@ -90,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- method: proxy
 def _proxy_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("--method proxy")
+    add_tables(group, "the proxy devices")
     group.add_argument("--proxy", default=None,
                        help="force one proxy device (a column of the table); default: all devices of the table")
     group.add_argument("--adapt", choices=ADAPT_METHODS, default="hierarchical",
@@ -98,11 +112,11 @@ def _proxy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _predict_proxy(args: argparse.Namespace, space: SearchSpace, archs: list[str], profile: DeviceProfile) -> pd.DataFrame:
-    """Proxies from the table under --data-dir, adapted to the target's profile."""
+    """Proxies from --tables (or the benchmark table under --data-dir), adapted to the target's profile."""
     target = as_measurements(profile, space=space)
-    table = load_table(space.name, "latency_ms", data_dir=args.data_dir)
+    table = latency_table(args)
     if args.proxy is not None and args.proxy not in table.devices:
-        raise InputError(f"--proxy {args.proxy!r} is not a device of the {space.name} table "
+        raise InputError(f"--proxy {args.proxy!r} is not a device of the {space.name} proxy table "
                          f"(known: {', '.join(table.devices)})")
     adapter = ProxyAdapter(table, method=args.adapt, proxy=args.proxy, seed=args.seed)
     model = adapter.fit(target)
@@ -134,7 +148,7 @@ def _predict_conditioned(args: argparse.Namespace, space: SearchSpace, archs: li
 
     if args.model is None:
         raise InputError("--method conditioned needs --model (a folder written by `edgeopt fit`)")
-    model = ConditionedModel.load(args.model)
+    model = ConditionedModel.load(args.model, space=space if space.name not in BUILTIN_NAMES else None)
     if model.space.name != space.name:
         raise InputError(f"{display_path(args.model)}: the model is for space {model.space.name!r}; "
                          f"pass --space {model.space.name}")

@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeopt_plugins.cli._common import energy_mj, fraction, latency_ms, positive_int, print_json, print_table, tradeoff
+from edgeopt_plugins.cli._common import (
+    energy_mj,
+    fraction,
+    latency_ms,
+    positive_int,
+    print_json,
+    print_table,
+    space_arg,
+    tradeoff,
+)
 from edgeopt_plugins.devices import DeviceProfile, read_arch_list
 
 DESCRIPTION = """
@@ -22,6 +31,7 @@ EXAMPLES = """
 examples:
   edgeopt recommend --model model/ --profile device.csv --latency-budget-ms 12 --top-k 3 --json
   edgeopt recommend --model model/ --profile device.csv --latency-budget-ms 12 --candidates deployable.csv
+  edgeopt recommend --space my_models:SPACE --model model/ --profile board.csv --latency-budget-ms 8
 """
 
 
@@ -29,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("recommend", help="best designs for a device under a latency budget (learned optimizer)",
                             description=DESCRIPTION, epilog=EXAMPLES)
     parser.add_argument("--model", type=Path, required=True, help="model folder from `edgeopt fit`")
+    parser.add_argument("--space", type=space_arg, default=None,
+                        help="the model's space when it is a space of your own (module:attribute or a spec file; "
+                             "the model folder names it)")
     parser.add_argument("--profile", type=Path, required=True, help="device profile CSV (arch,latency_ms)")
     parser.add_argument("--latency-budget-ms", type=latency_ms, required=True, help="latency budget (ms)")
     parser.add_argument("--confidence", type=fraction, default=0.95, help="confidence of the upper bounds")
@@ -45,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from edgeopt_plugins.optimizer import ConditionedModel
 
-    model = ConditionedModel.load(args.model)
+    model = ConditionedModel.load(args.model, space=args.space)
     profile = DeviceProfile.read(args.profile, space=model.space)
     candidates = read_arch_list(args.candidates, model.space, unique=False) if args.candidates else None
     designs = model.recommend(profile, latency_budget_ms=args.latency_budget_ms, confidence=args.confidence,

@@ -136,6 +136,82 @@ class MetricTable:
                 return ok & (vals >= 0) & (vals <= 100)
             return ok & (vals > 0)
 
+    @classmethod
+    def from_profiles(
+        cls,
+        profiles: Iterable[Any],
+        *,
+        space: str | SearchSpace | None = None,
+        source: str = "profiles",
+    ) -> MetricTable:
+        """A latency table from several device profiles: one column per device.
+
+        This is how measurements of your own space become proxy devices (approach 1)
+        or training devices (approach 2): ``edgeopt profile`` runs on this machine
+        under several settings, profiles of other devices, or imported CSVs.
+        Architectures measured by some devices only are ``NaN`` (missing) on the others.
+
+        Args:
+            profiles: :class:`~edgeopt_plugins.devices.DeviceProfile` objects or CSV
+                paths: a profile (``arch,latency_ms`` with an optional sidecar; the
+                device is its name, else the file name) or a flat table (``arch`` and
+                one column per device).
+            space: The search space (default: the first profile's).
+            source: Name used in error messages.
+
+        Profiles with the same device name (one setting measured in two sessions) are
+        one device; an architecture measured in both takes the mean.
+
+        Raises:
+            InputError: for no profiles or profiles of different spaces.
+
+        Example:
+            >>> from edgeopt_plugins.devices import DeviceProfile
+            >>> a = DeviceProfile.from_dict("nb201", {"|none~0|+|none~0|none~1|+|none~0|none~1|none~2|": 1.0}, name="a")
+            >>> b = DeviceProfile.from_dict("nb201", {"|none~0|+|none~0|none~1|+|none~0|none~1|none~2|": 2.0}, name="b")
+            >>> MetricTable.from_profiles([a, b]).devices
+            ('a', 'b')
+        """
+        from edgeopt_plugins.data._loaders import read_table_csv
+        from edgeopt_plugins.devices import DeviceProfile
+
+        columns: list[tuple[str, dict[str, float]]] = []
+        sp = None if space is None else get_space(space)
+        for item in profiles:
+            if isinstance(item, (MetricTable, DeviceProfile)):
+                tables = [item]
+            elif _is_profile_csv(item):
+                tables = [DeviceProfile.read(item, space=sp)]
+            else:
+                if sp is None:
+                    raise InputError(f"{item}: a flat table needs the search space (give space=...)")
+                tables = [read_table_csv(item, sp)]
+            for t in tables:
+                if sp is None:
+                    sp = t.space
+                if t.space.name != sp.name:
+                    raise InputError(f"{source}: {t.name if isinstance(t, DeviceProfile) else t.source} is for space "
+                                     f"{t.space.name!r}, the others for {sp.name!r}")
+                if isinstance(t, DeviceProfile):
+                    columns.append((t.name, t.as_dict()))
+                elif t.metric != "latency_ms":
+                    raise InputError(f"{source}: {t.source} holds {t.metric}, not latency_ms")
+                else:
+                    for d in t.devices:
+                        col = t.column(d)
+                        columns.append((d, {a: float(v) for a, v in zip(t.archs, col) if np.isfinite(v)}))
+        if sp is None or not columns:
+            raise InputError(f"{source}: no profiles given")
+        merged: dict[str, dict[str, list[float]]] = {}
+        for name, col in columns:
+            device = merged.setdefault(name, {})
+            for arch, value in col.items():
+                device.setdefault(arch, []).append(value)
+        archs = list(dict.fromkeys(a for _, col in columns for a in col))
+        values = np.array([[float(np.mean(merged[d][a])) if a in merged[d] else np.nan for d in merged]
+                           for a in archs])
+        return cls(sp, "latency_ms", archs, list(merged), values, missing=np.isnan(values), source=source)
+
     # ----------------------------------------------------------------- access
     def __len__(self) -> int:
         return len(self.archs)
@@ -229,3 +305,19 @@ class MetricTable:
     def complete_rows(self) -> np.ndarray:
         """Boolean mask of rows measured on every device."""
         return self.available.all(axis=1)
+
+
+def _is_profile_csv(path: Any) -> bool:
+    """Whether a CSV's header is a profile's (``arch`` and ``latency_ms``) rather than a flat table's."""
+    import csv
+    from pathlib import Path
+
+    from edgeopt_plugins._io import existing_file
+
+    p = existing_file(path, "profile or table CSV")
+    try:
+        with Path(p).open(newline="", encoding="utf-8") as handle:
+            header = [c.strip() for c in next(csv.reader(handle), [])]
+    except (UnicodeDecodeError, csv.Error):
+        return True  # the profile reader reports it
+    return "arch" in header and "latency_ms" in header

@@ -278,7 +278,8 @@ class DeviceProfile:
         """
         p = Path(path)
         columns = ["arch", "latency_ms"] + (["energy_mj"] if self.energy_mj is not None else [])
-        sidecar = json.dumps({"format": PROFILE_FORMAT, **self.metadata, "space": self.space.name}, indent=2)
+        ref = {"space_ref": self.space.ref} if getattr(self.space, "ref", None) else {}
+        sidecar = json.dumps({"format": PROFILE_FORMAT, **self.metadata, "space": self.space.name, **ref}, indent=2)
         with atomic_write(p, newline="") as handle, atomic_write(sidecar_path(p)) as side:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(columns)
@@ -323,7 +324,14 @@ def _resolve_space(space: str | SearchSpace | None, meta: Mapping[str, Any], sho
     named = meta.get("space")
     if space is None and named is None:
         raise InputError(f"{shown}: no sidecar names the search space; pass the space (e.g. --space nb201)")
-    sp = get_space(space if space is not None else named)
-    if named is not None and get_space(named).name != sp.name:
+    if space is None:
+        try:
+            return get_space(named)
+        except InputError:
+            hint = meta.get("space_ref") or "module:attr or a spec file"
+            raise InputError(f"{shown}: the sidecar names space {named!r}, which is not defined here; "
+                             f"pass it (--space {hint})") from None
+    sp = get_space(space)
+    if named is not None and named != sp.name:
         raise InputError(f"{shown}: sidecar says space {named!r} but {sp.name!r} was requested")
     return sp

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from edgeopt_plugins._io import display_path, existing_file
+from edgeopt_plugins._io import display_path, read_text_file
 from edgeopt_plugins.exceptions import ArchitectureError, InputError
 from edgeopt_plugins.spaces import SearchSpace, get_space
 
@@ -19,11 +19,13 @@ def spread_archs(space: str | SearchSpace, n: int, *, seed: int = 0, pool: int =
     """``n`` architectures spread over the cost range of a space (cheap to expensive).
 
     A candidate pool (the whole space when it has at most ``pool`` architectures,
-    else ``pool`` uniform draws) is sorted by FLOPs (:meth:`SearchSpace.flops`, ties
+    else ``pool`` uniform draws; ``3 n`` for a user space whose FLOPs are counted on
+    built models) is sorted by FLOPs (:meth:`SearchSpace.flops`, ties
     broken at random), cut into ``n`` strata of equal size, and one architecture is
     drawn uniformly from each stratum. Fast and slow architectures are therefore
     both covered, which a plain uniform sample of a few dozen can miss, while the
-    architectures within a cost level are still random.
+    architectures within a cost level are still random. A space without FLOPs (a
+    user space without a build) gets a uniform sample.
 
     Args:
         space: The search space (name or instance).
@@ -43,6 +45,10 @@ def spread_archs(space: str | SearchSpace, n: int, *, seed: int = 0, pool: int =
     sp = get_space(space)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise InputError(f"spread_archs: n must be a positive integer, got {n!r}")
+    if not sp.cost_names:  # no FLOPs to spread over: a uniform draw
+        return sp.sample(n, seed=seed)
+    if sp.costly_features:  # FLOPs counted on built models: a pool of 3 per stratum
+        pool = min(pool, 3 * n)
     rng = np.random.default_rng(seed)
     if sp.size <= pool:
         grid = np.unravel_index(np.arange(sp.size), tuple(int(c) for c in sp.cardinalities))
@@ -84,12 +90,8 @@ def read_arch_list(path: str | os.PathLike[str], space: str | SearchSpace, *, un
         1
     """
     sp = get_space(space)
-    p = existing_file(path, "architecture list")
+    p, text = read_text_file(path, "architecture list")
     shown = display_path(p)
-    try:
-        text = p.read_text(encoding="utf-8-sig")  # -sig: Excel's byte order mark
-    except UnicodeDecodeError:
-        raise InputError(f"{shown}: not a text file (UTF-8)") from None
     lines = text.splitlines()
     try:  # a field over csv's limit (128 KB) is a csv.Error, in the header too
         header = [h.strip() for h in next(csv.reader(lines[:1]), [])]

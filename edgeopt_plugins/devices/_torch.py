@@ -31,6 +31,17 @@ The clock (``clock="auto"``):
 - GPU: CUDA events around each run, with synchronisation.
 ``torch.set_num_threads`` is process-wide: it is set for the measurement and
 restored afterwards.
+
+Any space with a PyTorch build is measurable: the built-in NB201 and OFA spaces, and
+every user space made with a ``build`` (:func:`~edgeopt_plugins.spaces.from_optuna`),
+whose models come from the user's builder and whose input is the space's ``input_shape``.
+
+How much to trust a profile: besides the spread of each architecture's repeats, the
+profile's sidecar records ``rank_stability``, the Spearman correlation between the
+medians of the even and of the odd rounds. A spread above
+:data:`SPREAD_WARNING` or a stability below :data:`STABILITY_WARNING` raises an
+:class:`~edgeopt_plugins.exceptions.EdgeOptWarning` (the machine was too busy, or the
+setting runs several threads on shared cores).
 """
 
 from __future__ import annotations
@@ -52,17 +63,24 @@ from tqdm.auto import tqdm
 from edgeopt_plugins._memory import require_memory
 from edgeopt_plugins._threads import torch_threads
 from edgeopt_plugins.devices._base import BaseDevice
-from edgeopt_plugins.exceptions import InputError, MeasurementError
+from edgeopt_plugins.exceptions import EdgeOptWarning, InputError, MeasurementError
 from edgeopt_plugins.spaces import SearchSpace, get_space
 
-__all__ = ["TorchDevice", "MEASURABLE_SPACES", "DTYPES", "cpu_model", "summarize_timings"]
+__all__ = ["TorchDevice", "MEASURABLE_SPACES", "DTYPES", "SPREAD_WARNING", "STABILITY_WARNING", "cpu_model",
+           "summarize_timings", "is_measurable"]
 
-#: Spaces with a PyTorch builder.
+#: Built-in spaces with a PyTorch builder (user spaces with a ``build`` are measurable too).
 MEASURABLE_SPACES = ("nb201", "ofa", "ofa_quant")
 #: Accepted dtypes and their short form in device names.
 DTYPES = {"float32": "fp32", "bfloat16": "bf16", "int8": "int8"}
-#: Default models held in memory and interleaved per round, per space.
+#: Default models held in memory and interleaved per round, per space (8 for user spaces).
 _GROUP_SIZE = {"nb201": 32, "ofa": 8, "ofa_quant": 8}
+#: A profile whose median relative IQR of repeats is above this is flagged.
+SPREAD_WARNING = 0.15
+#: A profile whose split-half rank stability is below this is flagged.
+STABILITY_WARNING = 0.9
+#: Fewer architectures give no rank stability (a correlation of a handful of points says nothing).
+_STABILITY_MIN_ARCHS = 8
 _NB201_RESOLUTION = 32
 #: Activation values held at once per input pixel and image (a lower bound: NB201 keeps ~4 tensors of 16
 #: channels at full resolution; OFA's widest tensors are at a quarter of it), for the memory check; and the
@@ -124,6 +142,18 @@ def _slug(text: str, limit: int = 40) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:limit].strip("-") or "unknown"
 
 
+def is_measurable(space: SearchSpace) -> bool:
+    """Whether :class:`TorchDevice` can build the models of ``space``."""
+    return space.name in MEASURABLE_SPACES or bool(getattr(space, "has_build", False))
+
+
+def _user_space_bytes(space: Any) -> float:
+    """Memory of one input of a user space's first design: its largest activation (a lower bound)."""
+    first = space.from_indices(np.zeros(len(space.decisions), dtype=np.int64))
+    peak_mb = float(space.features(first)[0][space.feature_names.index("peak_activation_mb")])
+    return max(peak_mb * 1e6, 4.0 * float(np.prod(space.input_shape_of(first[0]))))
+
+
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise InputError(f"TorchDevice: {name} must be an integer >= {minimum}, got {value!r}")
@@ -152,16 +182,17 @@ class TorchDevice(BaseDevice):
     """This machine, measured for real with PyTorch, under one setting.
 
     Args:
-        space: ``"nb201"``, ``"ofa"`` or ``"ofa_quant"`` (see :data:`MEASURABLE_SPACES`).
+        space: ``"nb201"``, ``"ofa"``, ``"ofa_quant"`` or a user space with a ``build``.
         threads: Intra-op CPU threads during the measurement.
         batch_size: Images per forward pass.
         dtype: ``"float32"``, ``"bfloat16"`` (whole model and input cast) or ``"int8"``:
             OFA through the builder's quantization policy (all five stages int8, stem
             and head float), NB201 by static post-training quantization (FX graph
-            mode, random calibration data). ``ofa_quant`` architectures carry their
+            mode, random calibration data) and so are user spaces (their models must
+            be traceable by ``torch.fx``). ``ofa_quant`` architectures carry their
             own per-stage policy, so that space takes ``"float32"`` only.
         resolution: Input height = width. ``None``: 32 for NB201, the architecture's
-            own ``r`` for OFA.
+            own ``r`` for OFA, the space's ``input_shape`` for a user space.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available). int8 is CPU only.
         clock: ``"auto"`` (see the module docs), ``"thread"`` (CPU time of the calling
             thread; one CPU thread only) or ``"wall"``. How, not what, is measured: it
@@ -201,16 +232,16 @@ class TorchDevice(BaseDevice):
         seed: int = 0,
     ) -> None:
         self.space = get_space(space)
-        if self.space.name not in MEASURABLE_SPACES:
+        if not is_measurable(self.space):
             raise InputError(
                 f"TorchDevice: no PyTorch builder for space {self.space.name!r} "
-                f"(measurable: {', '.join(MEASURABLE_SPACES)})"
+                f"(measurable: {', '.join(MEASURABLE_SPACES)} and user spaces with a build)"
             )
         self.threads = _positive_int("threads", threads)
         self.batch_size = _positive_int("batch_size", batch_size)
         self.warmup = _positive_int("warmup", warmup, 0)
         self.repeats = _positive_int("repeats", repeats, 3)
-        self.group_size = _positive_int("group_size", group_size or _GROUP_SIZE[self.space.name])
+        self.group_size = _positive_int("group_size", group_size or _GROUP_SIZE.get(self.space.name, 8))
         self.seed = _positive_int("seed", seed, 0)
         if dtype not in DTYPES:
             raise InputError(f"TorchDevice: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -220,13 +251,20 @@ class TorchDevice(BaseDevice):
             )
         self.dtype = dtype
         is_nb201 = self.space.name == "nb201"
+        if resolution is not None and self.space.name not in MEASURABLE_SPACES:
+            raise InputError(f"TorchDevice: the input of space {self.space.name!r} is its input_shape; "
+                             "resolution applies to nb201 and ofa only")
         if resolution is not None:
             resolution = _positive_int("resolution", resolution, 8 if is_nb201 else 32)
         self.resolution = _NB201_RESOLUTION if is_nb201 and resolution is None else resolution
-        pixels = (self.resolution or _OFA_MAX_RESOLUTION) ** 2
-        require_memory(self.batch_size * pixels * _ACTIVATIONS_PER_PIXEL[self.space.name] * 4,
-                       f"TorchDevice: batch {self.batch_size} at resolution {self.resolution or _OFA_MAX_RESOLUTION}",
-                       "lower the batch size or the resolution")
+        if self.space.name in MEASURABLE_SPACES:
+            pixels = (self.resolution or _OFA_MAX_RESOLUTION) ** 2
+            require_memory(self.batch_size * pixels * _ACTIVATIONS_PER_PIXEL[self.space.name] * 4,
+                           f"TorchDevice: batch {self.batch_size} at resolution "
+                           f"{self.resolution or _OFA_MAX_RESOLUTION}", "lower the batch size or the resolution")
+        else:
+            require_memory(self.batch_size * _user_space_bytes(self.space),
+                           f"TorchDevice: batch {self.batch_size} of {self.space.name}", "lower the batch size")
         self.device = self._resolve_device(device)
         self.clock = self._resolve_clock(clock)
         self.name = self._make_name(is_nb201 and self.resolution == _NB201_RESOLUTION)
@@ -275,11 +313,13 @@ class TorchDevice(BaseDevice):
         meta: dict[str, Any] = {
             "kind": "torch",
             "space": self.space.name,
+            **({"space_ref": self.space.ref} if getattr(self.space, "ref", None) else {}),
             "device": self.device,
             "threads": self.threads,
             "batch_size": self.batch_size,
             "dtype": self.dtype,
-            "resolution": self.resolution if self.resolution is not None else "arch",
+            "resolution": self.resolution if self.resolution is not None else (
+                "arch" if self.space.name in MEASURABLE_SPACES else "input_shape"),
             "cpu_model": cpu_model(),
             "machine": platform.machine(),
             "torch_version": torch.__version__,
@@ -291,6 +331,9 @@ class TorchDevice(BaseDevice):
             "statistic": f"median of {self.repeats} interleaved runs after rejecting runs more than "
                          f"{_OUTLIER_MADS:g} scaled MADs from the median",
         }
+        shape = getattr(self.space, "input_shape", None)
+        if shape is not None and not callable(shape):
+            meta["input_shape"] = list(shape)
         if self.device == "cuda":
             meta["cuda_device"] = torch.cuda.get_device_name()
             meta["cuda_version"] = torch.version.cuda
@@ -299,19 +342,42 @@ class TorchDevice(BaseDevice):
         return meta
 
     # ----------------------------------------------------------------- models
-    def _resolution_of(self, row: np.ndarray) -> int:
+    def _input_shape(self, row: np.ndarray) -> tuple[int, ...]:
+        """Input shape of one architecture, without the batch."""
+        if self.space.name not in MEASURABLE_SPACES:
+            return tuple(self.space.input_shape_of(self.space.from_indices(row)[0]))  # type: ignore[attr-defined]
         if self.resolution is not None:
-            return self.resolution
-        return int(self.space.field_values(row[None, :], "r")[0, 0])
+            return (3, self.resolution, self.resolution)
+        r = int(self.space.field_values(row[None, :], "r")[0, 0])  # type: ignore[attr-defined]
+        return (3, r, r)
 
-    def _input(self, resolution: int) -> torch.Tensor:
+    def _input(self, shape: tuple[int, ...]) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.seed)
-        x = torch.randn(self.batch_size, 3, resolution, resolution, generator=generator)
+        x = torch.randn(self.batch_size, *shape, generator=generator)
         return x.to(torch.bfloat16) if self.dtype == "bfloat16" else x
+
+    def model_and_input(self, arch: Any) -> tuple[nn.Module, torch.Tensor]:
+        """The model and the input this device times for ``arch`` (on the CPU, in eval mode).
+
+        Example:
+            >>> dev = TorchDevice("nb201", batch_size=2)
+            >>> model, x = dev.model_and_input("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+            >>> tuple(x.shape)
+            (2, 3, 32, 32)
+        """
+        row = self.space.to_indices([arch])[0]
+        x = self._input(self._input_shape(row))
+        return self._build(row, x), x
 
     def _build(self, row: np.ndarray, x: torch.Tensor) -> nn.Module:
         """The model of one architecture, converted to the dtype (still on the CPU)."""
-        if self.space.name == "nb201":
+        if self.space.name not in MEASURABLE_SPACES:
+            with torch.random.fork_rng():
+                torch.manual_seed(self.seed)
+                model = self.space.build_model(self.space.from_indices(row)[0])  # type: ignore[attr-defined]
+            if self.dtype == "int8":
+                model = self._quantized(model, x, row)
+        elif self.space.name == "nb201":
             from edgeopt_plugins.spaces._torch_nb201 import build_nb201_model
 
             ops = [self.space.decisions[j].choices[int(i)] for j, i in enumerate(row)]
@@ -356,7 +422,7 @@ class TorchDevice(BaseDevice):
         with bar, torch_threads(self.threads):
             for start in range(0, n, self.group_size):
                 rows = indices[start : start + self.group_size]
-                inputs = [self._input(self._resolution_of(row)) for row in rows]
+                inputs = [self._input(self._input_shape(row)) for row in rows]
                 models = [self._build(row, x).to(self.device) for row, x in zip(rows, inputs)]
                 inputs = [x.to(self.device) for x in inputs]
                 with torch.inference_mode():
@@ -367,14 +433,49 @@ class TorchDevice(BaseDevice):
                         for j in rng.permutation(len(models)):
                             samples[start + j, r] = self._time_ms(models[j], inputs[j])
                         bar.update(len(models))
-        return summarize_timings(samples)
+        out = summarize_timings(samples)
+        out["split_even_ms"] = np.median(samples[:, 0::2], axis=1)
+        out["split_odd_ms"] = np.median(samples[:, 1::2], axis=1)
+        return out
 
     def _summary(self, measured: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, Any]:
         rel_iqr = measured["latency_iqr_ms"][keep] / measured["latency_ms"][keep]
+        spread = float(np.median(rel_iqr))
+        stability = None
+        if keep.sum() >= _STABILITY_MIN_ARCHS and self.repeats >= 4:
+            from scipy.stats import spearmanr
+
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # constant halves: no correlation to report
+                rho = spearmanr(measured["split_even_ms"][keep], measured["split_odd_ms"][keep])[0]
+            stability = round(float(rho), 4) if np.isfinite(rho) else None
+        problems = []
+        if spread > SPREAD_WARNING:
+            problems.append(f"repeats spread {spread:.0%} (median relative IQR, flagged above {SPREAD_WARNING:.0%})")
+        if stability is not None and stability < STABILITY_WARNING:
+            problems.append(f"the ranking of even and odd repeats agrees at Spearman {stability:.2f} "
+                            f"(flagged below {STABILITY_WARNING})")
+        if problems:
+            warnings.warn(f"device {self.name}: {'; '.join(problems)}: the machine was busy or the setting is noisy; "
+                          "measure again on an idle machine, or with more --repeats", EdgeOptWarning, stacklevel=3)
         return {
-            "median_relative_iqr": round(float(np.median(rel_iqr)), 4),
+            "median_relative_iqr": round(spread, 4),
+            "rank_stability": stability,
             "outliers_rejected": int(measured["outliers"][keep].sum()),
+            "noisy": bool(problems),
         }
+
+    def _quantized(self, model: nn.Module, x: torch.Tensor, row: np.ndarray) -> nn.Module:
+        """Static int8 quantization of a user model (FX graph mode), or one line saying why not."""
+        try:
+            return _quantize_int8(model, x, self.seed)
+        except InputError:
+            raise
+        except Exception as err:  # noqa: BLE001 - FX tracing of a user's model can fail in many ways
+            arch = self.space.from_indices(row)[0]
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise InputError(f"device {self.name}: {arch} cannot be quantized to int8 with torch.fx ({reason})"
+                             ) from None
 
     def _warm_up(self, row: np.ndarray, model: nn.Module, x: torch.Tensor) -> None:
         try:

@@ -121,8 +121,8 @@ def _units(settings: FleetSettings, targets: Targets) -> dict[str, list[int]]:
 def _problem(settings: FleetSettings) -> tuple[FleetProblem, Targets]:
     from edgeopt_plugins.optimizer import ConditionedModel
 
-    model = ConditionedModel.load(settings.model_dir)
     targets = build_targets(settings.targets)
+    model = ConditionedModel.load(settings.model_dir, space=targets.space)
     problem = FleetProblem(model, targets, latency_budget_ms=settings.latency_budget_ms,
                            budget_percentile=settings.budget_percentile, confidence=settings.confidence,
                            top_k=settings.top_k)
@@ -157,7 +157,8 @@ def _work(settings: FleetSettings, storage_url: str, *, lease_s: float, measure:
     units = _units(settings, targets)
     ledger = DeviceLedger(open_storage(storage_url), settings.run_name, lease_s=lease_s)
     if measure is None and settings.measure_cmd:
-        measure = CommandMeasurer(settings.measure_cmd, timeout_s=settings.measure_timeout_s or 600.0)
+        measure = CommandMeasurer(settings.measure_cmd, timeout_s=settings.measure_timeout_s or 600.0,
+                                  space=targets.space)
     finished = 0
     names = list(units)
     while (claim := ledger.claim_next(names)) is not None:

@@ -29,7 +29,7 @@ from edgeopt_plugins.data import MetricTable, load_table
 from edgeopt_plugins.devices import DeviceProfile, SimulatedFleet
 from edgeopt_plugins.exceptions import DataNotFoundError, InputError
 from edgeopt_plugins.optimizer import candidate_pool
-from edgeopt_plugins.spaces import SearchSpace, get_space
+from edgeopt_plugins.spaces import BUILTIN_NAMES, SearchSpace, resolve_space
 
 __all__ = ["TargetSpec", "Targets", "build_targets", "pool_for"]
 
@@ -44,7 +44,8 @@ class TargetSpec:
     """Which devices a fleet run covers (JSON-able; workers rebuild targets from it).
 
     Attributes:
-        space: Search space name.
+        space: Search space: a built-in name, or how to find a space of your own
+            (``module:attr`` or a spec file), so that every worker process finds it.
         profiles_dir: Folder of profile CSVs (each with its JSON sidecar).
         table_devices: Devices of the space's latency table (``["all"]`` for every column).
         simulated: Number of simulated devices.
@@ -73,7 +74,8 @@ def pool_for(space: SearchSpace, table: MetricTable | None, *, seed: int = 0) ->
     """Designs over which percentiles and optima are computed: the whole space when it is
     small (nb201), else the benchmark table's designs, else a seeded sample."""
     if table is None:
-        return space.from_indices(candidate_pool(space, np.zeros((0, len(space.decisions)), np.int64), POOL_SIZE, seed))
+        size = POOL_SIZE // 5 if space.costly_features else POOL_SIZE  # features counted on built models
+        return space.from_indices(candidate_pool(space, np.zeros((0, len(space.decisions)), np.int64), size, seed))
     return space.from_indices(candidate_pool(space, table.indices, 0, seed))
 
 
@@ -82,7 +84,7 @@ class Targets:
 
     def __init__(self, spec: TargetSpec) -> None:
         self.spec = spec
-        self.space = get_space(spec.space)
+        self.space = resolve_space(spec.space)
         self._table: MetricTable | None = None
         self.names: list[str] = []
         self.kinds: list[str] = []
@@ -109,7 +111,7 @@ class Targets:
 
     # ----------------------------------------------------------------- sources
     def table_or_none(self) -> MetricTable | None:
-        if self._table is None:
+        if self._table is None and self.space.name in BUILTIN_NAMES:
             try:
                 self._table = load_table(self.space.name, "latency_ms", data_dir=self.spec.data_dir)
             except DataNotFoundError:

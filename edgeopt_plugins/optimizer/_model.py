@@ -53,7 +53,7 @@ from edgeopt_plugins.predictors._accuracy import AccuracyFn
 from edgeopt_plugins.predictors._archkeys import unique_rows
 from edgeopt_plugins.predictors._calibration import check_confidence
 from edgeopt_plugins.predictors._store import load_model_folder, save_model_folder
-from edgeopt_plugins.spaces import ArchLike, SearchSpace, get_space
+from edgeopt_plugins.spaces import BUILTIN_NAMES, ArchLike, SearchSpace, get_space, saved_space, space_record
 
 __all__ = ["ConditionedModel", "Design", "FitConfig", "fit_from_data", "MODEL_FORMAT", "MODEL_FORMAT_VERSION",
            "DEFAULT_DATASETS"]
@@ -64,7 +64,8 @@ MODEL_FORMAT_VERSION = 1
 DEFAULT_DATASETS = {"nb201": "cifar10", "mnasnet": "imagenet"}
 #: Budgets are shrunk by these factors to find feasible proposals before giving up.
 _RETRY_SHRINK = (0.5, 0.2, 0.05)
-#: Random designs added to the table designs when proposals of a large space all miss the budget.
+#: Random designs added to the table designs when proposals of a large space all miss the budget
+#: (an eighth of it for spaces whose features are counted on built models).
 _FALLBACK_SAMPLE = 4096
 
 
@@ -455,7 +456,8 @@ class ConditionedModel:
 
     def _fallback_pool(self) -> np.ndarray:
         """Designs screened exactly when proposals miss: every design (small spaces), else table designs + a sample."""
-        return candidate_pool(self.space, self.predictor.metrics["latency_ms"].table.indices, _FALLBACK_SAMPLE, 0)
+        sample = _FALLBACK_SAMPLE // 8 if self.space.costly_features else _FALLBACK_SAMPLE
+        return candidate_pool(self.space, self.predictor.metrics["latency_ms"].table.indices, sample, 0)
 
     def _infeasible_message(self, emb: DeviceEmbedding, i: int, budget: float, e_budget: float, confidence: float,
                             candidates: np.ndarray | None) -> str:
@@ -571,22 +573,29 @@ class ConditionedModel:
         """Write the model folder (``model.json`` + a tensor file), replacing an existing model in one rename."""
         arrays = {**self.predictor.to_arrays("predictor"), **self.accuracy.to_arrays("accuracy"),
                   **self.optimizer.to_arrays("optimizer")}
-        meta = {"space": self.space.name, "predictor": self.predictor.to_json(), "accuracy": self.accuracy.to_json(),
+        meta = {**space_record(self.space), "predictor": self.predictor.to_json(), "accuracy": self.accuracy.to_json(),
                 "optimizer": self.optimizer.to_json(), "info": self.info}
         save_model_folder(folder, format_name=MODEL_FORMAT, format_version=MODEL_FORMAT_VERSION, meta=meta,
                           arrays=arrays)
 
     @classmethod
-    def load(cls, folder: str | os.PathLike[str]) -> ConditionedModel:
-        """Read a model folder written by :meth:`save` (never unpickles).
+    def load(cls, folder: str | os.PathLike[str], *, space: str | SearchSpace | None = None) -> ConditionedModel:
+        """Read a model folder written by :meth:`save` (never unpickles, never imports).
+
+        Args:
+            folder: The model folder.
+            space: The search space, needed for a space of your own whose features come
+                from its PyTorch build (the folder records how it was named, e.g.
+                ``module:attr``); checked against the saved one when given.
 
         Raises:
             DataNotFoundError: if the folder does not exist.
             ModelFormatError: for a folder of another format/version, tampered with or corrupt.
+            InputError: for a space other than the saved one, or a user space not given.
         """
         meta, arrays = load_model_folder(folder, format_name=MODEL_FORMAT, format_version=MODEL_FORMAT_VERSION)
+        space = saved_space(meta, space, str(folder))
         try:
-            space = get_space(meta["space"])
             pred = ConditionedPredictor.from_saved(meta["predictor"], arrays, "predictor")
             acc = AccuracyPredictor.from_saved(meta["accuracy"], arrays, space, "accuracy")
             opt = LearnedOptimizer.from_saved(meta["optimizer"], arrays, space, "optimizer")
@@ -613,7 +622,7 @@ def _probe_task(pred: ConditionedPredictor) -> Task:
 
 # ===================================================================== from the data folder
 def fit_from_data(
-    space: str,
+    space: str | SearchSpace,
     *,
     data_dir: str | os.PathLike[str] | None = None,
     exclude_devices: Iterable[str] = (),
@@ -629,7 +638,9 @@ def fit_from_data(
 
     Args:
         space: ``nb201`` or ``mnasnet`` (accuracy tables included), or ``fbnet``/``ofa``
-            with ``accuracy_fn``; ``ofa_quant`` needs ``extra_devices`` for latency.
+            with ``accuracy_fn``; ``ofa_quant`` needs ``extra_devices`` for latency, and
+            so does a space of your own (``extra_devices`` from
+            ``TrainingDevices.from_tables(MetricTable.from_profiles(...))``, with ``accuracy_fn``).
         data_dir: Data folder (default ``EDGEOPT_DATA_DIR``).
         exclude_devices: Table devices left out of training (held-out evaluation).
         extra_devices: More training devices (your own measurements, a fleet you simulated).
@@ -648,7 +659,7 @@ def fit_from_data(
     seed = check_seed(seed)
     devices: TrainingDevices | None = None
     table_space = "ofa" if sp.name == "ofa_quant" else sp.name
-    if sp.name != "ofa_quant":
+    if sp.name != "ofa_quant" and sp.name in BUILTIN_NAMES:
         try:
             devices = TrainingDevices.from_tables(load_table(table_space, "latency_ms", data_dir=data_dir))
         except DataNotFoundError:
@@ -673,6 +684,9 @@ def fit_from_data(
     accuracy: AccuracyPredictor | MetricTable | AccuracyFn
     if accuracy_fn is not None:
         accuracy = accuracy_fn
+    elif sp.name not in BUILTIN_NAMES:
+        raise InputError(f"space {sp.name!r} has no accuracy table: pass accuracy_fn (list of architecture "
+                         "strings -> accuracies in percent)")
     else:
         try:
             accuracy = load_table(sp.name, "accuracy", data_dir=data_dir)

@@ -26,6 +26,8 @@ __all__ = ["ProxyGuide", "upper_margin"]
 MIN_LOG_SD = 0.1
 #: Most measurements (besides the profile) an online refit uses: the latest ones.
 REFIT_MEASUREMENTS = 64
+#: Designs the warm start chooses from in a space too large to enumerate, with an accuracy function.
+_WARM_POOL = 20_000
 
 
 def upper_margin(measured_ms: np.ndarray, predicted_ms: np.ndarray, confidence: float) -> float:
@@ -70,7 +72,8 @@ class ProxyGuide(GuideBase):
             (see :func:`~edgeopt_plugins.optimizer.accuracy_source`).
         confidence: Confidence of the (heuristic) upper bound, see :func:`upper_margin`.
         candidates: Designs to warm-start from (default: the whole space when small,
-            else the table's designs).
+            else the table's designs, topped up with random designs to 20,000 when
+            ``accuracy`` is a function that can score them).
         seed: Seed of the adaptation.
     """
 
@@ -106,7 +109,10 @@ class ProxyGuide(GuideBase):
             self._pool_idx = self.space.to_indices(self.pool)
         else:
             indices = table.indices if isinstance(table, MetricTable) else self.adapter.pool.reference_indices
-            self._pool_idx = candidate_pool(self.space, indices, 0, seed)
+            # A proxy table of a few hundred profiled designs leaves the warm start little to choose
+            # from in a large space: an accuracy function scores any design, so add random ones.
+            extra = max(0, _WARM_POOL - len(indices)) if callable(accuracy) else 0
+            self._pool_idx = candidate_pool(self.space, indices, extra, seed)
             self.pool = self.space.from_indices(self._pool_idx)
         self._pool_accuracy = None if self._accuracy is None else self._accuracy(self.pool)
         self._target = self._full_fit_size = len(self.profile)

@@ -1,4 +1,8 @@
-"""Search spaces: named categorical decisions with a canonical architecture form.
+"""Search spaces: named finite decisions with a canonical architecture form.
+
+Five built-in spaces, and spaces of your own (:func:`from_optuna`, :func:`from_nni`,
+a spec file, or ``module:attr`` on the command line) that work everywhere a
+built-in space does.
 
 Example:
     >>> from edgeopt_plugins.spaces import get_space, available_spaces
@@ -10,19 +14,34 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from edgeopt_plugins.exceptions import InputError
 from edgeopt_plugins.spaces._base import ArchLike, Decision, SearchSpace
+from edgeopt_plugins.spaces._custom import CustomSpace, FloatDecision, IntDecision
+from edgeopt_plugins.spaces._define import from_optuna, read_space_spec, space_from_spec
 from edgeopt_plugins.spaces._fbnet import FBNET_OPS, FBNetSpace
+from edgeopt_plugins.spaces._from_nni import from_nni
+from edgeopt_plugins.spaces._layerstats import LAYER_FEATURES, layer_statistics
 from edgeopt_plugins.spaces._mnasnet import MnasNetSpace
 from edgeopt_plugins.spaces._nb201 import NB201_EDGES, NB201_OPS, NB201Space
 from edgeopt_plugins.spaces._ofa import OFASpace
+from edgeopt_plugins.spaces._registry import (
+    BUILTIN_NAMES,
+    available_spaces,
+    get_space,
+    import_object,
+    register_space,
+    resolve_space,
+    saved_space,
+    space_record,
+    space_reference,
+)
 
 __all__ = [
     "ArchLike",
     "Decision",
+    "IntDecision",
+    "FloatDecision",
     "SearchSpace",
+    "CustomSpace",
     "NB201Space",
     "FBNetSpace",
     "OFASpace",
@@ -30,38 +49,19 @@ __all__ = [
     "NB201_OPS",
     "NB201_EDGES",
     "FBNET_OPS",
+    "BUILTIN_NAMES",
+    "LAYER_FEATURES",
     "get_space",
     "available_spaces",
+    "register_space",
+    "resolve_space",
+    "space_record",
+    "import_object",
+    "saved_space",
+    "space_reference",
+    "from_optuna",
+    "from_nni",
+    "space_from_spec",
+    "read_space_spec",
+    "layer_statistics",
 ]
-
-_FACTORIES: dict[str, Callable[[], SearchSpace]] = {
-    "nb201": NB201Space,
-    "fbnet": FBNetSpace,
-    "ofa": OFASpace,
-    "ofa_quant": lambda: OFASpace(quantization=True),
-    "mnasnet": MnasNetSpace,
-}
-_INSTANCES: dict[str, SearchSpace] = {}
-
-
-def available_spaces() -> tuple[str, ...]:
-    """Names accepted by :func:`get_space`."""
-    return tuple(_FACTORIES)
-
-
-def get_space(name: str | SearchSpace) -> SearchSpace:
-    """The search space called ``name`` (one shared instance per name).
-
-    Args:
-        name: One of :func:`available_spaces`, or a space (returned unchanged).
-
-    Raises:
-        InputError: for an unknown name.
-    """
-    if isinstance(name, SearchSpace):
-        return name
-    if not isinstance(name, str) or name not in _FACTORIES:
-        raise InputError(f"unknown search space {name!r} (expected one of {', '.join(_FACTORIES)})")
-    if name not in _INSTANCES:
-        _INSTANCES[name] = _FACTORIES[name]()
-    return _INSTANCES[name]

@@ -48,6 +48,20 @@ class Decision:
     name: str
     choices: tuple[Any, ...]
 
+    def distribution(self) -> optuna.distributions.BaseDistribution:
+        """The Optuna distribution a study uses for this decision (categorical here)."""
+        from optuna.distributions import CategoricalDistribution  # optuna stays out of import time
+
+        return CategoricalDistribution(list(self.choices))
+
+    def suggest(self, trial: Any, param_name: str) -> Any:
+        """Ask an Optuna trial for this decision under ``param_name``."""
+        return trial.suggest_categorical(param_name, list(self.choices))
+
+    def to_spec(self) -> Any:
+        """JSON form of the decision in a space spec (see :func:`~edgeopt_plugins.spaces.space_from_spec`)."""
+        return list(self.choices)
+
     def index(self, value: Any) -> int:
         """Position of ``value`` in :attr:`choices` (``bool`` and ``int`` are not mixed)."""
         for i, choice in enumerate(self.choices):
@@ -85,6 +99,9 @@ class SearchSpace(ABC):
     decisions: tuple[Decision, ...]
     #: Names of the columns of :meth:`costs`.
     cost_names: tuple[str, ...] = ("mflops", "mparams")
+    #: Whether :meth:`features` costs milliseconds per architecture (built models) rather than
+    #: microseconds (formulas): callers then keep the number of architectures they describe small.
+    costly_features: bool = False
 
     # ----------------------------------------------------------------- subclass hooks
     @abstractmethod
@@ -249,7 +266,8 @@ class SearchSpace(ABC):
     def all_indices(self) -> np.ndarray:
         """Choice-index matrix of every architecture, in lexicographic order (small spaces only)."""
         if not self.is_finite_enumerable:
-            raise InputError(f"{self.name}: the space has {self.size:.3g} architectures; too many to enumerate")
+            raise InputError(f"{self.name}: the space has {self.size:.3g} architectures; too many to enumerate "
+                             f"(more than {ENUMERATE_LIMIT:,}): draw a sample instead")
         grid = itertools.product(*[range(int(c)) for c in self.cardinalities])
         return np.array(list(grid), dtype=np.int64)
 
@@ -304,15 +322,44 @@ class SearchSpace(ABC):
         return np.asarray(self._costs(self.to_indices(archs)), dtype=np.float64)
 
     def flops(self, archs: Iterable[ArchLike] | np.ndarray) -> np.ndarray:
-        """Analytic MFLOPs of each architecture (the classic device-agnostic latency proxy)."""
+        """MFLOPs of each architecture (the classic device-agnostic latency proxy).
+
+        Raises:
+            InputError: for a space without costs (a user space without a PyTorch ``build``).
+        """
+        if not self.cost_names:
+            raise InputError(f"{self.name}: the space has no FLOPs (give it a PyTorch build to count them)")
         return self.costs(archs)[:, 0]
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the columns of :meth:`features`."""
+        return self.cost_names
+
+    def features(self, archs: Iterable[ArchLike] | np.ndarray) -> np.ndarray:
+        """Device-agnostic numbers describing each architecture: ``(n, len(feature_names))``, float64, >= 0.
+
+        The built-in spaces give their analytic costs (:meth:`costs`). A user space with
+        a PyTorch ``build`` gives layer statistics of the built model, counted by PyTorch
+        (FLOPs and parameters per layer kind, activation memory, depth; see
+        :data:`~edgeopt_plugins.spaces.LAYER_FEATURES`), cached per architecture. A space
+        without either has no features (zero columns). Predictors use them through
+        :meth:`encode` without knowing the space.
+
+        Example:
+            >>> from edgeopt_plugins.spaces import get_space
+            >>> space = get_space("nb201")
+            >>> space.features(space.sample(3, seed=0)).shape == (3, len(space.feature_names))
+            True
+        """
+        return self.costs(archs)
 
     def encode(self, archs: Iterable[ArchLike] | np.ndarray, kind: str = "both") -> np.ndarray:
         """Fixed-length float32 vector per architecture.
 
         Args:
             archs: Architectures (strings, params dicts or an index matrix).
-            kind: ``"onehot"``, ``"summary"`` (log1p of :meth:`costs`) or ``"both"``.
+            kind: ``"onehot"``, ``"summary"`` (log1p of :meth:`features`) or ``"both"``.
         """
         if kind not in ("onehot", "summary", "both"):
             raise InputError(f"encode: kind must be 'onehot', 'summary' or 'both', got {kind!r}")
@@ -321,26 +368,29 @@ class SearchSpace(ABC):
         if kind in ("onehot", "both"):
             parts.append(self.one_hot(idx))
         if kind in ("summary", "both"):
-            parts.append(np.log1p(self.costs(idx)).astype(np.float32))
+            parts.append(np.log1p(self.features(idx)).astype(np.float32))
         return np.concatenate(parts, axis=1)
 
     # ----------------------------------------------------------------- Optuna glue
     def distributions(self, names: Mapping[str, str] | None = None) -> dict[str, optuna.distributions.BaseDistribution]:
-        """Optuna ``CategoricalDistribution`` per decision, keyed by parameter name.
+        """Optuna distribution per decision, keyed by parameter name.
+
+        ``CategoricalDistribution`` for the built-in spaces; a space made by
+        :func:`~edgeopt_plugins.spaces.from_optuna` gives back the user's own
+        (``IntDistribution``/``FloatDistribution`` with a step included).
 
         Args:
             names: Optional mapping from decision name to the user's parameter name.
         """
-        from optuna.distributions import CategoricalDistribution  # optuna stays out of import time
-
         rename = self._param_names(names)
-        return {rename[d.name]: CategoricalDistribution(list(d.choices)) for d in self.decisions}
+        return {rename[d.name]: d.distribution() for d in self.decisions}
 
     def suggest(self, trial: Any, *, names: Mapping[str, str] | None = None) -> str:
         """Ask an Optuna trial for every decision and return the canonical string.
 
         Args:
-            trial: An ``optuna.Trial`` (anything with ``suggest_categorical``).
+            trial: An ``optuna.Trial`` (anything with ``suggest_categorical``, and
+                ``suggest_int``/``suggest_float`` for integer and float decisions).
             names: Optional mapping from decision name to the parameter name to use.
 
         Example:
@@ -353,7 +403,7 @@ class SearchSpace(ABC):
             True
         """
         rename = self._param_names(names)
-        values = {d.name: trial.suggest_categorical(rename[d.name], list(d.choices)) for d in self.decisions}
+        values = {d.name: d.suggest(trial, rename[d.name]) for d in self.decisions}
         return self.format(values)
 
     def params_to_arch(self, params: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str | None:

@@ -100,6 +100,16 @@ def test_real_nb201_target_with_weak_monotonicity(nb201_latency):
     assert central < 0.75 and rho > central + 0.15 and rho > 0.88
 
 
+def test_one_proxy_is_corrected_by_the_targets_own_measurements(nb201_latency):
+    # One proxy has no spread between devices; the kernels' corrections must still reach the target.
+    table = nb201_latency
+    proxy, truth = table.select(devices=["titanx_256"]), table.column("silver_4210r")
+    alone = spearman(proxy.column("titanx_256"), truth)
+    model = ProxyAdapter(proxy, seed=0).fit(_draw(table, "silver_4210r", 10, seed=0))
+    rho = spearman(model.predict(table.indices), truth)
+    assert alone < 0.8 and rho > alone + 0.1
+
+
 def test_same_seed_same_answer(world):
     table, pool, _ = world
     meas = _draw(table, "dev8", 10, seed=2)

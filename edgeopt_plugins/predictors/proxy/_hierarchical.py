@@ -49,6 +49,9 @@ __all__ = ["HierarchicalConfig", "HierarchicalPredictor"]
 TRANSFORMS = ("linear", "log")
 #: Reference architectures used for posterior draws (the rank-correlation estimate).
 _DRAW_REF = 500
+#: Least variance unit, relative to the average device's variance across architectures (binds
+#: for one proxy or near copies; a pool of distinct devices spreads 0.3-1.2 of it on the tables).
+_UNIT_FLOOR = 0.1
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,14 @@ class _Units:
     @classmethod
     def of(cls, transform: str, ref_latency: np.ndarray) -> _Units:
         centre = ref_latency.mean(axis=0) if transform == "linear" else np.log(ref_latency).mean(axis=0)
-        units = cls(transform, centre, 1.0)
-        C = units.basis(ref_latency)[:, 1:]
-        return cls(transform, centre, float(max(np.mean((C**2).sum(axis=1)), 1e-12)))
+        basis = cls(transform, centre, 1.0).basis(ref_latency)
+        spread = float(np.mean((basis[:, 1:] ** 2).sum(axis=1)))
+        # One proxy (or only near copies) has no spread between devices: corrections in those
+        # units could never move the proxy's ranking. A floor of a fraction of the average
+        # device's spread across architectures keeps them meaningful (each scale, zero
+        # included, is still weighed by the target's evidence).
+        floor = _UNIT_FLOOR * float(basis[:, 0].var())
+        return cls(transform, centre, max(spread, floor, 1e-12))
 
     def basis(self, latency: np.ndarray) -> np.ndarray:
         """``[m, C]`` (see the module doc) of proxy latencies ``(n, D)``."""

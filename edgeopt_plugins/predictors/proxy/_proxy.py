@@ -29,7 +29,7 @@ from edgeopt_plugins.exceptions import InputError, ModelFormatError
 from edgeopt_plugins.predictors.proxy._linear import ridge_path, select_alpha
 from edgeopt_plugins.predictors._measurements import as_measurements
 from edgeopt_plugins.predictors._monotonicity import kendall, spearman
-from edgeopt_plugins.spaces import SearchSpace, get_space
+from edgeopt_plugins.spaces import SearchSpace, saved_space, space_record
 
 __all__ = ["PROXY_FORMAT", "PROXY_MODELS", "ProxyPredictor"]
 
@@ -251,7 +251,7 @@ class ProxyPredictor:
         write_json(out / _CONFIG, {
             "format": PROXY_FORMAT,
             "kind": "edgeopt.ProxyPredictor",
-            "space": self.space.name,
+            **space_record(self.space),
             "device": self.device,
             "model": self.model,
             "log_space": self.log_space,
@@ -261,8 +261,13 @@ class ProxyPredictor:
         return out
 
     @classmethod
-    def load(cls, folder: str | os.PathLike[str]) -> ProxyPredictor:
+    def load(cls, folder: str | os.PathLike[str], *, space: str | SearchSpace | None = None) -> ProxyPredictor:
         """Read a predictor written by :meth:`save`.
+
+        Args:
+            folder: The predictor folder.
+            space: The search space: needed for a space of your own whose features come from
+                its builder (an MLP predictor); checked against the saved one when given.
 
         Raises:
             ModelFormatError: for a missing/corrupt file, another format version or
@@ -287,7 +292,7 @@ class ProxyPredictor:
 
         try:
             tensors = load_file(str(w_path))
-            space = get_space(cfg["space"])
+            space = saved_space(cfg, space, display_path(root))
             self = cls(model=cfg["model"], log_space=bool(cfg["log_space"]), hidden=int(cfg.get("hidden", 64)))
         except (SafetensorError, KeyError, TypeError, ValueError, OSError) as err:
             raise ModelFormatError(f"{display_path(root)}: unreadable predictor ({err})") from None

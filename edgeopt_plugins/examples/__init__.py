@@ -1,0 +1,1 @@
+"""Example search spaces to copy: :mod:`edgeopt_plugins.examples.mobilenet`."""
