@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from edgeopt_plugins.exceptions import EdgeOptWarning, InputError
 from edgeopt_plugins.spaces import SearchSpace
@@ -50,9 +50,25 @@ def plain(value: Any) -> Any:
 
 
 def _key(value: Any) -> tuple[bool, Any]:
-    """Hashable identity of a choice value (``True`` and ``1`` stay apart, ``np.int64(3)`` is ``3``)."""
+    """Hashable identity of a choice value (``True`` and ``1`` stay apart, ``np.int64(3)`` is ``3``,
+    ``0.30000000000000004`` is ``0.3``)."""
     value = plain(value)
+    if isinstance(value, float):
+        value = round(value, 9)
     return isinstance(value, bool), value
+
+
+def _choices(distribution: BaseDistribution) -> tuple[Any, ...] | None:
+    """The finite values of a study distribution: a categorical's choices, an integer or stepped
+    float range; ``None`` for a continuous float (no decision can stand for it)."""
+    if isinstance(distribution, CategoricalDistribution):
+        return tuple(distribution.choices)
+    if isinstance(distribution, IntDistribution):
+        return tuple(range(distribution.low, distribution.high + 1, distribution.step))
+    if isinstance(distribution, FloatDistribution) and distribution.step is not None:
+        n = int(round((distribution.high - distribution.low) / distribution.step)) + 1
+        return tuple(round(distribution.low + i * distribution.step, 12) for i in range(n))
+    return None
 
 
 class ParamMap:
@@ -74,6 +90,7 @@ class ParamMap:
         self._theirs: dict[int, tuple[Any, ...]] = {}
         self._to_theirs: dict[int, dict[tuple[bool, Any], Any]] = {}
         self._to_ours: dict[int, dict[tuple[bool, Any], int]] = {}
+        self._dists: dict[int, BaseDistribution] = {}
         self._value_maps = self._split_choice_values(choice_values)
 
     def _split_choice_values(self, choice_values: ChoiceValues | None) -> dict[int, dict[tuple[bool, Any], Any]]:
@@ -105,12 +122,13 @@ class ParamMap:
 
     def distributions(self) -> dict[str, BaseDistribution]:
         """The study's distributions of the architecture's parameters (known ones only)."""
-        return {self._param[i]: CategoricalDistribution(list(choices)) for i, choices in self._theirs.items()}
+        return {self._param[i]: self._dists[i] for i in self._theirs}
 
     # ----------------------------------------------------------------- learning the mapping
     def match(self, param: str, distribution: BaseDistribution) -> int | None:
         """The decision a study parameter stands for (learning its choices), or ``None``."""
-        if not isinstance(distribution, CategoricalDistribution):
+        theirs = _choices(distribution)
+        if theirs is None:
             return None
         d = self.decision_of(param)
         if d is None and not self.explicit:
@@ -118,14 +136,15 @@ class ParamMap:
             if param in names and names[param] not in self._param:
                 d = names[param]
             else:
-                wanted = {_key(v) for v in distribution.choices}
+                wanted = {_key(v) for v in theirs}
                 d = next((i for i, dec in enumerate(self.space.decisions)
                           if i not in self._param and {_key(v) for v in dec.choices} == wanted), None)
         if d is None:
             return None
         self._param[d] = param
-        if d not in self._theirs or self._theirs[d] != tuple(distribution.choices):
-            self._learn_choices(d, tuple(distribution.choices))
+        self._dists[d] = distribution
+        if d not in self._theirs or self._theirs[d] != theirs:
+            self._learn_choices(d, theirs)
         return d
 
     def learn(self, distributions: Mapping[str, BaseDistribution]) -> None:
@@ -161,7 +180,7 @@ class ParamMap:
         missing = [d.name for i, d in enumerate(self.space.decisions) if i not in self._theirs]
         example = ", ".join(f"{name!r}: '<your parameter>'" for name in missing[:2])
         return (f"edgeopt: the {self.space.name} decision(s) {', '.join(missing)} are not among the trial's "
-                f"categorical parameters {sorted(params)} (matched by name or by choice set and order); pass "
+                f"finite parameters {sorted(params)} (matched by name or by choice set and order); pass "
                 f"param_names={{{example}{', ...' if len(missing) > 2 else ''}}}")
 
     # ----------------------------------------------------------------- translation

@@ -226,3 +226,26 @@ def test_two_processes_on_one_study_measure_no_design_twice(tmp_path, storage_ki
     assert len(archs) == 20 and len(set(archs)) == 20
     warm = [t for t in study.trials if t.system_attrs[ATTR_SOURCE] == "warm_start"]
     assert len(warm) == 3  # the two processes shared one warm start
+
+
+def test_integer_and_stepped_float_parameters_are_decisions_under_other_names():
+    """A user space from Optuna's own distributions: int and stepped-float parameters are found by
+    their value sets when the study names them otherwise, and translate both ways."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    from edgeopt_plugins.samplers._params import ParamMap
+    from edgeopt_plugins.spaces import from_optuna
+
+    space = from_optuna({"kernel": optuna.distributions.CategoricalDistribution([3, 5, 7]),
+                         "depth": IntDistribution(2, 4), "ratio": FloatDistribution(0.1, 0.3, step=0.1)},
+                        name="tiny_user_space")
+    pm = ParamMap(space)
+    assert pm.match("n_blocks", IntDistribution(2, 4)) == 1
+    assert pm.match("expand", FloatDistribution(0.1, 0.3, step=0.1)) == 2
+    assert pm.match("lr", FloatDistribution(1e-4, 1e-1, log=True)) is None  # continuous: no decision
+    assert pm.match("k", optuna.distributions.CategoricalDistribution([3, 5, 7])) == 0 and pm.complete
+    arch = space.format({"kernel": 5, "depth": 3, "ratio": 0.3})
+    params = pm.params_of(arch)
+    assert params == {"k": 5, "n_blocks": 3, "expand": pytest.approx(0.3)}
+    assert pm.arch_of({"k": 5, "n_blocks": 3, "expand": 0.30000000000000004}) == arch
+    assert isinstance(pm.distributions()["n_blocks"], IntDistribution)

@@ -84,16 +84,7 @@ def test_proxy_sampler_on_a_user_space(problem):
     study.optimize(_objective(latency, accuracy, budget, seen), n_trials=10)
     assert [t.system_attrs[ATTR_ARCH] for t in study.trials] == seen
     best = max(accuracy[a] for a in seen if latency[a] <= budget)
-    # The optimum sits 0.7 % under the budget; the adapted proxy predicts it just over, and the
-    # screen does not revisit it (issue 13's "never worse than the base sampler" is open), so
-    # the test asserts a design close to it and at least as good as the median of TPE's (3 seeds, same trials).
-    tpe_best = []
-    for seed in range(3):
-        tpe_seen: list[str] = []
-        tpe = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-        tpe.optimize(_objective(latency, accuracy, budget, tpe_seen), n_trials=10)
-        tpe_best.append(max([accuracy[a] for a in tpe_seen if latency[a] <= budget] or [0.0]))
-    assert best >= optimum - 2.0 and best >= np.median(tpe_best)
+    assert best >= optimum - 0.5
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +98,8 @@ def test_device_conditioned_sampler_on_a_user_space(problem, model, tmp_path):
     _, profile, latency, accuracy, budget, optimum = problem
     model.save(tmp_path / "model")
     seen: list[str] = []
-    sampler = DeviceConditionedSampler(model=tmp_path / "model", profile=profile, latency_budget_ms=budget, seed=0)
+    sampler = DeviceConditionedSampler(model=tmp_path / "model", profile=profile, latency_budget_ms=budget,
+                                       accuracy="model", seed=0)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(_objective(latency, accuracy, budget, seen), n_trials=10)
     assert max(accuracy[a] for a in seen if latency[a] <= budget) >= optimum - 2.0  # a tiny fit on 5 devices
@@ -130,7 +122,7 @@ def test_nni_strategy_on_a_user_space(problem):
         result = run_nni_search(TOY, evaluate, strategy, max_trials=8)
     archs = [t.arch for t in result.trials]
     assert all(TOY.contains(a) for a in archs)
-    assert max(accuracy[a] for a in archs if latency[a] <= budget) >= optimum - 2.0  # see the sampler test
+    assert max(accuracy[a] for a in archs if latency[a] <= budget) >= optimum - 0.5
 
 
 def test_cli_approach_1_and_2_on_a_user_space(problem, run_cli, tmp_path):
