@@ -13,6 +13,7 @@ from edgeopt_plugins.cli._common import (
     add_space,
     add_tables,
     check_distinct,
+    check_output_file,
     check_table_source,
     device_list,
     latency_table,
@@ -62,8 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out.suffix.lower() != ".csv":
-        raise InputError(f"{args.out}: --out must end in .csv")
+    check_output_file(args.out)
     check_distinct(args.out, profile=args.profile, candidates=args.candidates)
     space = args.space
     check_table_source(args)

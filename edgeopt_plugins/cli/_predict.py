@@ -23,6 +23,7 @@ from edgeopt_plugins.cli._common import (
     add_space,
     add_tables,
     check_distinct,
+    check_output_file,
     check_table_source,
     fraction,
     latency_table,
@@ -81,8 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out.suffix.lower() != ".csv":
-        raise InputError(f"{args.out}: --out must end in .csv")
+    check_output_file(args.out)
     check_distinct(args.out, profile=args.profile, archs=args.archs)
     space = args.space
     if args.method == "proxy":
