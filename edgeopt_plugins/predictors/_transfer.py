@@ -30,9 +30,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg import cho_solve, solve_triangular
 
 from edgeopt_plugins.predictors._kernels import ArchKernels, KernelFeatures
 
@@ -154,11 +155,17 @@ class TransferPosterior:
 
     def __init__(self, kernels: ArchKernels, anchors: Sequence[AnchorSet], blocks: tuple[str, ...],
                  unit: float, noise: float, X: Points | None, y: np.ndarray | None,
-                 noise_shape: np.ndarray | None, groups: np.ndarray, point_weights: np.ndarray | None) -> None:
+                 noise_shape: np.ndarray | None, groups: np.ndarray, point_weights: np.ndarray | None,
+                 shared: dict[str, Any] | None = None) -> None:
         self.kernels, self.anchors, self.blocks = kernels, list(anchors), blocks
         self.unit, self.noise, self.X, self.y = float(unit), float(noise), X, y
         self.groups = groups
-        self._grams = None if X is None else kernels.cross(X.feats, X.feats)
+        # What depends on the architectures alone (their kernel matrices, projected): shared by
+        # the robust refits and by the other transforms of the same measurements
+        self._shared: dict[str, Any] = {} if shared is None else shared
+        if X is not None and "grams" not in self._shared:
+            self._shared["grams"] = kernels.cross(X.feats, X.feats)
+        self._grams = None if X is None else self._shared["grams"]
         k = 0 if y is None else len(y)
         self.k = k
         shape = np.ones(k) if noise_shape is None else np.asarray(noise_shape, dtype=np.float64)
@@ -190,9 +197,13 @@ class TransferPosterior:
         ss = float(yq @ yq)
         grams = self._grams
         assert grams is not None
+        projected = self._shared.setdefault("projected", {})
+        for b in self.blocks:
+            if b not in projected:
+                projected[b] = _project(grams[b])
         bq = _contrast_t(X.basis)
         terms = [(bq * a.var) @ bq.T for a in self.anchors]
-        terms += [self.unit * _project(grams[b]) for b in self.blocks]
+        terms += [self.unit * projected[b] for b in self.blocks]
         terms.append(self.noise * self.unit * _project(np.diag(self._noise_diag)))
         coef = np.zeros((len(self.groups), len(terms)))
         coef[np.arange(len(self.groups)), self.groups[:, 0].astype(int)] = 1.0
@@ -386,9 +397,10 @@ class TransferPosterior:
         K = prior + self.noise_var(i) * np.diag(self._noise_diag)
         K += 1e3 * (1.0 + float(np.mean(np.diag(K))))  # a free offset
         r = self.y / self.comp_s0[i] - self.X.basis @ self.anchors[int(self.groups[g, 0])].means[j]
-        Kinv = np.linalg.inv(K)
-        alpha = Kinv @ r
-        return alpha**2 / np.maximum(np.diag(Kinv), 1e-300)
+        chol = np.linalg.cholesky(K)
+        alpha = cho_solve((chol, True), r, check_finite=False)
+        diag_inv = (solve_triangular(chol, np.eye(self.k), lower=True, check_finite=False) ** 2).sum(axis=0)
+        return alpha**2 / np.maximum(diag_inv, 1e-300)
 
     def draws(self, pts: Points, n: int, rng: np.random.Generator, *, noisy: bool = True) -> np.ndarray:
         """``n`` posterior draws of the latent at ``pts``, one per column (offset-free; for ranks)."""
@@ -421,6 +433,7 @@ def fit_transfer(
     noise_shape: np.ndarray | None = None,
     groups: np.ndarray | None = None,
     robust: bool = True,
+    shared: dict[str, Any] | None = None,
 ) -> TransferPosterior:
     """Fit the transfer GP to ``k`` points (``X``, transformed latencies ``y``).
 
@@ -435,11 +448,13 @@ def fit_transfer(
         groups: Restrict the grid to these groups (e.g. a previous fit's
             :meth:`TransferPosterior.significant_groups`, for cheap refits).
         robust: Down-weight outlying points (Student-t noise by iterated reweighting).
+        shared: A dict to keep the kernel matrices of ``X`` in, for another fit on the same
+            architectures (e.g. under another transform of the latencies).
     """
     blocks = tuple(b for b in kernels.blocks if any(s > 0 for s in grid.scales.get(b, (0.0,))))
     if groups is None:
         groups = grid.groups(len(anchors), blocks)
-    post = TransferPosterior(kernels, anchors, blocks, unit, grid.noise, X, y, noise_shape, groups, None)
+    post = TransferPosterior(kernels, anchors, blocks, unit, grid.noise, X, y, noise_shape, groups, None, shared)
     if not robust or y is None or len(y) < 5:
         return post
     weights = np.ones(len(y))
@@ -455,5 +470,6 @@ def fit_transfer(
             break
         # Student-t noise: a point the others predict badly gets its noise variance inflated
         weights = weights * np.where(flag, (_T_DOF + 1.0) / (_T_DOF + np.maximum(z2, m2)), 1.0)
-        post = TransferPosterior(kernels, anchors, blocks, unit, grid.noise, X, y, noise_shape, groups, weights)
+        post = TransferPosterior(kernels, anchors, blocks, unit, grid.noise, X, y, noise_shape, groups, weights,
+                                 post._shared)
     return post

@@ -200,12 +200,16 @@ class HierarchicalPredictor(AdaptedPredictor):
         self.k = len(self.measured)
         self._anchors = _anchors(len(pool.devices), self.config)
         transforms = self.config.transforms if self.k >= 2 else self.config.transforms[:1]
+        if warm is not None and warm.config == self.config and warm.k >= 2:
+            # a warm refit (a few more points) skips the transforms the previous evidence ruled out
+            transforms = tuple(t for t in transforms if warm.transform_weights.get(t, 0.0) > 0.0) or transforms
         self.units = [_Units.of(t, ref) for t in transforms]
         X_idx = None if measurements is None else measurements.indices
         X_lat = None if measurements is None else pool.latencies(X_idx)
         X_feats = None if X_idx is None else self.kernels.features(X_idx)
         self.posteriors: list[TransferPosterior] = []
         log_ev = []
+        shared: dict[str, Any] = {}  # the measured architectures' kernel matrices, the same under every transform
         for units in self.units:
             groups = None
             if warm is not None and warm.config == self.config:
@@ -214,7 +218,7 @@ class HierarchicalPredictor(AdaptedPredictor):
             X = None if X_idx is None else Points(units.basis(X_lat), X_feats)
             y = None if measurements is None else units.forward(measurements.latency_ms)
             post = fit_transfer(self.kernels, self._anchors, X, y, unit=units.unit, grid=self.config.grid,
-                                groups=groups, robust=self.config.robust)
+                                groups=groups, robust=self.config.robust, shared=shared)
             self.posteriors.append(post)
             log_ev.append(post.log_evidence + (0.0 if measurements is None else units.log_jacobian(measurements.latency_ms)))
         lw = np.array(log_ev)
