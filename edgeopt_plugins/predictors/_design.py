@@ -81,12 +81,13 @@ def greedy_design(post: TransferPosterior, points: Callable[[np.ndarray], Points
     C, R = points(candidates[rows]), points(reference)
     comps, weights = _design_components(post)
     state = []
-    for i in comps:
-        cross = post.component_cov(int(i), C, R)
-        cross -= cross.mean(axis=1, keepdims=True)  # rank by differences: the level is free
-        cov = post.component_cov(int(i), C)
-        level = 10.0 * float(np.mean(np.diag(cov))) + 1e-12  # an unknown offset, shared by every point
-        state.append([cross, cov + level, post.noise_var(int(i))])
+    with post.remembering():
+        for i in comps:
+            cross = post.component_cov(int(i), C, R)
+            cross -= cross.mean(axis=1, keepdims=True)  # rank by differences: the level is free
+            cov = post.component_cov(int(i), C)
+            level = 10.0 * float(np.mean(np.diag(cov))) + 1e-12  # an unknown offset, shared by every point
+            state.append([cross, cov + level, post.noise_var(int(i))])
     picks: list[int] = []
     if n >= 4:  # half of the profile: one random candidate per stratum of the predicted latency
         order = np.argsort(post.mean(C), kind="stable")

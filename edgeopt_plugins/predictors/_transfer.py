@@ -27,8 +27,9 @@ Cholesky factorisation.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,7 +166,10 @@ class TransferPosterior:
         self._shared: dict[str, Any] = {} if shared is None else shared
         if X is not None and "grams" not in self._shared:
             self._shared["grams"] = kernels.cross(X.feats, X.feats)
-        self._grams = None if X is None else self._shared["grams"]
+        # kernel matrices by point-set pair: the measured points' always, others while remembering()
+        self._crosses: list[tuple[KernelFeatures, KernelFeatures, dict[str, np.ndarray]]] = (
+            [] if X is None else [(X.feats, X.feats, self._shared["grams"])])
+        self._keep, self._remember = len(self._crosses), False
         k = 0 if y is None else len(y)
         self.k = k
         shape = np.ones(k) if noise_shape is None else np.asarray(noise_shape, dtype=np.float64)
@@ -195,8 +199,7 @@ class TransferPosterior:
         k = len(y)
         yq = _contrast_t(y)
         ss = float(yq @ yq)
-        grams = self._grams
-        assert grams is not None
+        grams = self._shared["grams"]
         projected = self._shared.setdefault("projected", {})
         for b in self.blocks:
             if b not in projected:
@@ -275,7 +278,7 @@ class TransferPosterior:
         out = pts.basis @ self._coef
         if self.k >= 2 and any(np.any(v) for v in self._beta.values()):
             assert self.X is not None
-            grams = self.kernels.cross(pts.feats, self.X.feats)
+            grams = self._cross(pts.feats, self.X.feats)
             for b, beta in self._beta.items():
                 out = out + grams[b] @ beta
         return out
@@ -308,12 +311,37 @@ class TransferPosterior:
         g = self.comp_group[i]
         var = self.anchors[int(self.groups[g, 0])].var
         out = (a.basis * var) @ b.basis.T
-        grams = self.kernels.cross(a.feats, b.feats)
+        grams = self._cross(a.feats, b.feats)
         for bi, blk in enumerate(self.blocks):
             gamma = self.groups[g, 2 + bi]
             if gamma:
                 out = out + self.unit * gamma * grams[blk]
         return out
+
+    def _cross(self, a: KernelFeatures, b: KernelFeatures) -> dict[str, np.ndarray]:
+        """``kernels.cross(a, b)``, looked up among the remembered pairs (either way round)."""
+        for fa, fb, grams in self._crosses:
+            if fa is a and fb is b:
+                return grams
+            if fa is b and fb is a:
+                return {blk: m.T for blk, m in grams.items()}
+        grams = self.kernels.cross(a, b)
+        if self._remember:
+            self._crosses.append((a, b, grams))
+        return grams
+
+    @contextlib.contextmanager
+    def remembering(self) -> Iterator[None]:
+        """Keep the kernel matrices computed inside the block (a loop over components asks each
+        component for the same point sets); they are dropped at its end, so a model kept alive
+        does not hold matrices of every candidate pool it was asked about."""
+        outer, self._remember = self._remember, True
+        try:
+            yield
+        finally:
+            self._remember = outer
+            if not outer:
+                del self._crosses[self._keep:]
 
     def _prior_var(self, i: int, a: Points) -> np.ndarray:
         g = self.comp_group[i]
@@ -370,19 +398,20 @@ class TransferPosterior:
         top = self.top_components()
         w = self.weights[top] / self.weights[top].sum()
         means, second = np.zeros(len(pts)), np.zeros(len(pts))
-        for wi, i in zip(w, top):
-            s0 = self.comp_s0[i]
-            m = s0 * self.component_mean(int(i), pts)
-            var = self._prior_var(int(i), pts) + self.noise_var(int(i))
-            if self.k >= 2:
-                assert self.X is not None
-                K = self._prior_cov(int(i), self.X, self.X) + self.noise_var(int(i)) * np.diag(self._noise_diag)
-                lower = np.linalg.cholesky(K)
-                v = np.linalg.solve(lower, self._prior_cov(int(i), self.X, pts))
-                u = np.linalg.solve(lower, np.ones(self.k))
-                var = var - (v**2).sum(axis=0) + (1.0 - u @ v) ** 2 / float(u @ u)
-            means += wi * m
-            second += wi * (s0**2 * np.maximum(var, 0.0) + m**2)
+        with self.remembering():
+            for wi, i in zip(w, top):
+                s0 = self.comp_s0[i]
+                m = s0 * self.component_mean(int(i), pts)
+                var = self._prior_var(int(i), pts) + self.noise_var(int(i))
+                if self.k >= 2:
+                    assert self.X is not None
+                    K = self._prior_cov(int(i), self.X, self.X) + self.noise_var(int(i)) * np.diag(self._noise_diag)
+                    lower = np.linalg.cholesky(K)
+                    v = np.linalg.solve(lower, self._prior_cov(int(i), self.X, pts))
+                    u = np.linalg.solve(lower, np.ones(self.k))
+                    var = var - (v**2).sum(axis=0) + (1.0 - u @ v) ** 2 / float(u @ u)
+                means += wi * m
+                second += wi * (s0**2 * np.maximum(var, 0.0) + m**2)
         return np.sqrt(np.maximum(second - means**2, 1e-300))
 
     def loo_z2(self) -> np.ndarray:
@@ -406,13 +435,14 @@ class TransferPosterior:
         """``n`` posterior draws of the latent at ``pts``, one per column (offset-free; for ranks)."""
         comps = rng.choice(len(self.weights), size=n, p=self.weights)
         out = np.empty((len(pts), n))
-        for i in np.unique(comps):
-            cols = np.flatnonzero(comps == i)
-            cov = self.component_cov(int(i), pts)
-            jitter = 1e-9 * max(float(np.mean(np.diag(cov))), 1e-12)
-            lower = np.linalg.cholesky(cov + (jitter + (self.noise_var(int(i)) if noisy else 0.0)) * np.eye(len(pts)))
-            z = rng.standard_normal((len(pts), len(cols)))
-            out[:, cols] = self.comp_s0[i] * (self.component_mean(int(i), pts)[:, None] + lower @ z)
+        with self.remembering():
+            for i in np.unique(comps):
+                cols = np.flatnonzero(comps == i)
+                cov = self.component_cov(int(i), pts)
+                jitter = 1e-9 * max(float(np.mean(np.diag(cov))), 1e-12)
+                lower = np.linalg.cholesky(cov + (jitter + (self.noise_var(int(i)) if noisy else 0.0)) * np.eye(len(pts)))
+                z = rng.standard_normal((len(pts), len(cols)))
+                out[:, cols] = self.comp_s0[i] * (self.component_mean(int(i), pts)[:, None] + lower @ z)
         return out
 
 
